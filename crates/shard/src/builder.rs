@@ -1,0 +1,218 @@
+//! [`CacheBuilder`]: settings chosen at open.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+use crate::settings::{EvictionPolicy, JournalMode, Settings, Synchronous};
+
+/// Opens a [`Cache`] with chosen settings.
+///
+/// Settings that python-diskcache persists (size limit, cull limit,
+/// eviction policy, statistics, tag index, min file size and the SQLite
+/// pragmas) are stored in the directory's `Settings` table: a setter left
+/// alone keeps the stored value (or the default on a new directory), a
+/// setter called overrides and re-stores it. Timeout, retry and the
+/// network-filesystem opt-in belong to this handle only.
+///
+/// ```
+/// use std::time::Duration;
+/// use diskcache_shard::{Cache, EvictionPolicy};
+///
+/// let dir = tempfile::tempdir()?;
+/// let cache = Cache::builder()
+///     .size_limit(64 << 20)
+///     .eviction_policy(EvictionPolicy::LeastRecentlyUsed)
+///     .timeout(Duration::from_millis(100))
+///     .open(dir.path())?;
+/// assert_eq!(cache.settings().size_limit, 64 << 20);
+/// drop(cache);
+///
+/// // Reopening keeps the stored settings.
+/// let again = Cache::open(dir.path())?;
+/// assert_eq!(again.settings().eviction_policy, EvictionPolicy::LeastRecentlyUsed);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+#[must_use = "a builder does nothing until open is called"]
+pub struct CacheBuilder {
+    statistics: Option<bool>,
+    tag_index: Option<bool>,
+    eviction_policy: Option<EvictionPolicy>,
+    size_limit: Option<u64>,
+    cull_limit: Option<u64>,
+    min_file_size: Option<u64>,
+    auto_vacuum: Option<i64>,
+    cache_size: Option<i64>,
+    journal_mode: Option<JournalMode>,
+    mmap_size: Option<i64>,
+    synchronous: Option<Synchronous>,
+    timeout: Option<Duration>,
+    retry: bool,
+    allow_network_filesystem: bool,
+}
+
+impl CacheBuilder {
+    /// A builder with every setting left to the stored value or default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Count hits and misses (see [`Cache::stats`]). Default = off.
+    pub fn statistics(mut self, on: bool) -> Self {
+        self.statistics = Some(on);
+        self
+    }
+
+    /// Keep an index on tags so [`Cache::evict`] is fast. Default = off.
+    pub fn tag_index(mut self, on: bool) -> Self {
+        self.tag_index = Some(on);
+        self
+    }
+
+    /// Which entries culling removes first. Default =
+    /// [`EvictionPolicy::LeastRecentlyStored`].
+    pub fn eviction_policy(mut self, policy: EvictionPolicy) -> Self {
+        self.eviction_policy = Some(policy);
+        self
+    }
+
+    /// The volume in bytes (database pages plus value files) above which
+    /// each write culls entries. It is a soft limit: a write may leave the
+    /// volume above it by up to `cull_limit` entries' worth until later
+    /// writes catch up. Default = 1 GiB.
+    pub fn size_limit(mut self, bytes: u64) -> Self {
+        self.size_limit = Some(bytes);
+        self
+    }
+
+    /// How many entries one write may cull; 0 turns culling on write off
+    /// ([`Cache::cull`] still works). Default = 10.
+    pub fn cull_limit(mut self, entries: u64) -> Self {
+        self.cull_limit = Some(entries);
+        self
+    }
+
+    /// Values of at least this many bytes are stored in their own file
+    /// rather than in the database. Default = 32 KiB.
+    pub fn min_file_size(mut self, bytes: u64) -> Self {
+        self.min_file_size = Some(bytes);
+        self
+    }
+
+    /// SQLite `auto_vacuum` for a new database (0 none, 1 full, 2
+    /// incremental); ignored once the database exists. Default = 1.
+    pub fn sqlite_auto_vacuum(mut self, mode: i64) -> Self {
+        self.auto_vacuum = Some(mode);
+        self
+    }
+
+    /// SQLite `cache_size` per connection (pages, or KiB when negative).
+    /// Default = 8192.
+    pub fn sqlite_cache_size(mut self, size: i64) -> Self {
+        self.cache_size = Some(size);
+        self
+    }
+
+    /// SQLite journal mode. Default = [`JournalMode::Wal`], which lets
+    /// readers proceed while one process writes.
+    pub fn sqlite_journal_mode(mut self, mode: JournalMode) -> Self {
+        self.journal_mode = Some(mode);
+        self
+    }
+
+    /// SQLite `mmap_size` per connection, in bytes. Default = 64 MiB.
+    pub fn sqlite_mmap_size(mut self, bytes: i64) -> Self {
+        self.mmap_size = Some(bytes);
+        self
+    }
+
+    /// Durability of a committed write. Default = [`Synchronous::Normal`]
+    /// (survives a process crash); [`Synchronous::Full`] also survives a
+    /// power loss, at the cost of an fsync per write.
+    pub fn synchronous(mut self, mode: Synchronous) -> Self {
+        self.synchronous = Some(mode);
+        self
+    }
+
+    /// How long an operation waits for another connection's lock before it
+    /// fails with [`Error::Timeout`]. Default = 60 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Retry a write whose lock wait timed out, instead of returning
+    /// [`Error::Timeout`]. Default = off.
+    pub fn retry(mut self, on: bool) -> Self {
+        self.retry = on;
+        self
+    }
+
+    /// Open even when the directory is on a network filesystem (NFS, SMB,
+    /// …), where SQLite's locks are unreliable and the cache can be
+    /// corrupted. Default = off: such a directory is refused with
+    /// [`Error::NetworkFilesystem`].
+    pub fn allow_network_filesystem(mut self, on: bool) -> Self {
+        self.allow_network_filesystem = on;
+        self
+    }
+
+    /// Opens the cache in `dir`, creating the directory and the database as
+    /// needed.
+    pub fn open(self, dir: impl AsRef<Path>) -> Result<Cache> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+        self.open_dir(dir)
+    }
+
+    /// Opens a cache in a new temporary directory, which is kept after the
+    /// cache is dropped (see [`Cache::directory`]).
+    pub fn open_temp(self) -> Result<Cache> {
+        let tmp = tempfile::Builder::new()
+            .prefix("diskcache-")
+            .tempdir()
+            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let dir = tmp.keep();
+        self.open(dir)
+    }
+
+    fn open_dir(self, dir: PathBuf) -> Result<Cache> {
+        if !self.allow_network_filesystem {
+            if let Some(fs_type) = crate::netfs::network_fs(&dir) {
+                return Err(Error::NetworkFilesystem { path: dir, fs_type });
+            }
+        }
+        Cache::from_builder(dir, self)
+    }
+
+    pub(crate) fn handle_timeout(&self) -> Duration {
+        self.timeout.unwrap_or(Duration::from_secs(60))
+    }
+
+    pub(crate) fn handle_retry(&self) -> bool {
+        self.retry
+    }
+
+    /// Applies the setters that were called on top of stored settings.
+    pub(crate) fn apply(&self, s: &mut Settings) {
+        fn set<T: Copy>(slot: &mut T, value: Option<T>) {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        set(&mut s.statistics, self.statistics);
+        set(&mut s.tag_index, self.tag_index);
+        set(&mut s.eviction_policy, self.eviction_policy);
+        set(&mut s.size_limit, self.size_limit);
+        set(&mut s.cull_limit, self.cull_limit);
+        set(&mut s.disk_min_file_size, self.min_file_size);
+        set(&mut s.sqlite_auto_vacuum, self.auto_vacuum);
+        set(&mut s.sqlite_cache_size, self.cache_size);
+        set(&mut s.sqlite_journal_mode, self.journal_mode);
+        set(&mut s.sqlite_mmap_size, self.mmap_size);
+        set(&mut s.sqlite_synchronous, self.synchronous);
+    }
+}

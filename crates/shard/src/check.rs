@@ -1,0 +1,280 @@
+//! [`Cache::check`]: verify (and optionally repair) a cache directory.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use rusqlite::Connection;
+
+use crate::cache::{Cache, DELETE_ROW};
+use crate::error::{Error, Result};
+use crate::files;
+use crate::txn::TxnState;
+
+/// Orphan files younger than this are left alone by a fix: a writer may
+/// have written the file and be waiting for the lock to commit its row.
+const ORPHAN_GRACE: Duration = Duration::from_secs(60);
+
+/// One thing [`Cache::check`] found wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// SQLite's integrity check reported this line.
+    Integrity(String),
+    /// A row names a file that does not exist (fix: delete the row).
+    MissingFile {
+        /// The row's file name.
+        filename: String,
+    },
+    /// A row's file has another size than the row says (fix: correct the row).
+    WrongSize {
+        /// The row's file name.
+        filename: String,
+        /// The size in the row.
+        recorded: u64,
+        /// The file's real size.
+        actual: u64,
+    },
+    /// A row's file name would leave the cache directory or name the
+    /// database (fix: delete the row; the named file is never touched).
+    UnsafeFilename {
+        /// The row's file name.
+        filename: String,
+    },
+    /// A value file no row names (fix: delete it, once a minute old).
+    OrphanFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// An empty value folder (fix: remove it).
+    EmptyFolder {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// `Settings.count` disagrees with the rows (fix: correct it).
+    CountMismatch {
+        /// The stored count.
+        recorded: i64,
+        /// The number of rows.
+        actual: i64,
+    },
+    /// `Settings.size` disagrees with the rows' sizes (fix: correct it).
+    SizeMismatch {
+        /// The stored size.
+        recorded: i64,
+        /// The sum of the rows' sizes.
+        actual: i64,
+    },
+}
+
+/// What [`Cache::check`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// Every problem found (and, with `fix`, repaired where possible).
+    pub problems: Vec<Problem>,
+}
+
+impl CheckReport {
+    /// True when nothing was found wrong.
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Is `name` a two-hex-digit value folder name?
+fn is_value_folder(name: &str) -> bool {
+    name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Cache {
+    /// Verifies the database, the count and size metadata and the value
+    /// files; with `fix`, repairs what it can. Runs under the write lock.
+    ///
+    /// Only value files (`xx/yy/*.val` under two-hex-digit folders) are
+    /// ever considered orphans, so other files in the directory are safe.
+    ///
+    /// ```
+    /// let cache = diskcache_shard::Cache::builder().open_temp()?;
+    /// cache.set("big", &vec![1u8; 1 << 16])?;
+    /// assert!(cache.check(false)?.is_clean());
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn check(&self, fix: bool) -> Result<CheckReport> {
+        let dir = self.inner.dir.clone();
+        let mut report = CheckReport::default();
+        self.write(|conn, st| {
+            report.problems.clear();
+            check_integrity(conn, &mut report)?;
+            let named = check_rows(conn, st, &dir, fix, &mut report)?;
+            check_files(&dir, &named, fix, &mut report)?;
+            check_metadata(conn, fix, &mut report)?;
+            Ok(())
+        })?;
+        Ok(report)
+    }
+}
+
+fn check_integrity(conn: &Connection, report: &mut CheckReport) -> Result<()> {
+    let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+    let lines = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    for line in lines {
+        let line = line?;
+        if line != "ok" {
+            report.problems.push(Problem::Integrity(line));
+        }
+    }
+    Ok(())
+}
+
+/// Checks each row's file; returns the set of files rows name.
+fn check_rows(
+    conn: &Connection,
+    st: &mut TxnState,
+    dir: &Path,
+    fix: bool,
+    report: &mut CheckReport,
+) -> Result<HashSet<PathBuf>> {
+    let rows: Vec<(i64, String, i64)> = conn
+        .prepare("SELECT rowid, filename, size FROM Cache WHERE filename IS NOT NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut named = HashSet::new();
+    for (rowid, filename, size) in rows {
+        let path = match files::resolve(dir, &filename) {
+            Ok(p) => p,
+            Err(_) => {
+                report.problems.push(Problem::UnsafeFilename { filename });
+                if fix {
+                    // The row goes; its file name is never acted on.
+                    conn.execute(DELETE_ROW, [rowid])?;
+                }
+                continue;
+            }
+        };
+        match fs::metadata(&path) {
+            Ok(meta) => {
+                let recorded = u64::try_from(size).unwrap_or(0);
+                if meta.len() != recorded {
+                    report.problems.push(Problem::WrongSize {
+                        filename: filename.clone(),
+                        recorded,
+                        actual: meta.len(),
+                    });
+                    if fix {
+                        conn.execute(
+                            "UPDATE Cache SET size = ?1 WHERE rowid = ?2",
+                            rusqlite::params![i64::try_from(meta.len()).unwrap_or(i64::MAX), rowid],
+                        )?;
+                    }
+                }
+                named.insert(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                report.problems.push(Problem::MissingFile {
+                    filename: filename.clone(),
+                });
+                if fix {
+                    conn.execute(DELETE_ROW, [rowid])?;
+                    st.obsolete.push(filename);
+                }
+            }
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    Ok(named)
+}
+
+fn check_files(
+    dir: &Path,
+    named: &HashSet<PathBuf>,
+    fix: bool,
+    report: &mut CheckReport,
+) -> Result<()> {
+    let now = SystemTime::now();
+    for top in read_folders(dir)? {
+        for sub in read_folders(&top)? {
+            let entries = fs::read_dir(&sub).map_err(|e| Error::io(&sub, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io(&sub, e))?;
+                let path = entry.path();
+                let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+                if !is_file || named.contains(&path) || path.extension().is_none_or(|e| e != "val")
+                {
+                    continue;
+                }
+                report
+                    .problems
+                    .push(Problem::OrphanFile { path: path.clone() });
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|m| now.duration_since(m).ok())
+                    .is_some_and(|age| age >= ORPHAN_GRACE);
+                if fix && old {
+                    let _ = fs::remove_file(&path);
+                }
+            }
+            remove_if_empty(&sub, fix, report);
+        }
+        remove_if_empty(&top, fix, report);
+    }
+    Ok(())
+}
+
+/// The two-hex-digit folders directly inside `dir`.
+fn read_folders(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if is_dir && entry.file_name().to_str().is_some_and(is_value_folder) {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
+}
+
+fn remove_if_empty(folder: &Path, fix: bool, report: &mut CheckReport) {
+    let empty = fs::read_dir(folder)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
+    if empty {
+        report.problems.push(Problem::EmptyFolder {
+            path: folder.to_path_buf(),
+        });
+        if fix {
+            let _ = fs::remove_dir(folder);
+        }
+    }
+}
+
+fn check_metadata(conn: &Connection, fix: bool, report: &mut CheckReport) -> Result<()> {
+    let (count, size): (i64, i64) = conn.query_row(
+        "SELECT count(*), coalesce(sum(size), 0) FROM Cache",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    for (key, actual) in [("count", count), ("size", size)] {
+        let recorded: i64 =
+            conn.query_row("SELECT value FROM Settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })?;
+        if recorded != actual {
+            report.problems.push(if key == "count" {
+                Problem::CountMismatch { recorded, actual }
+            } else {
+                Problem::SizeMismatch { recorded, actual }
+            });
+            if fix {
+                conn.execute(
+                    "UPDATE Settings SET value = ?1 WHERE key = ?2",
+                    rusqlite::params![actual, key],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

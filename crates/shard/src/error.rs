@@ -1,0 +1,167 @@
+//! The crate's error type.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a [`Cache`](crate::Cache) operation.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database stayed locked by another connection for longer than the
+    /// configured timeout; nothing was changed.
+    Timeout {
+        /// How long the operation waited before giving up.
+        waited: Duration,
+    },
+    /// The operation needs an entry that is absent (or expired).
+    NotFound,
+    /// A stored value (or key) cannot be decoded as the requested type.
+    TypeMismatch {
+        /// What went wrong, in words.
+        message: String,
+    },
+    /// A value or key cannot be encoded.
+    Encode {
+        /// What went wrong, in words.
+        message: String,
+    },
+    /// The stored value was written by Python as a pickle, which this library
+    /// never executes.
+    Pickled,
+    /// The database holds something this library refuses to act on: an
+    /// unknown storage mode, a file name that would leave the cache
+    /// directory, or a file whose size disagrees with its row.
+    Corrupt {
+        /// What is wrong, in words.
+        message: String,
+    },
+    /// A setting or argument is out of range.
+    InvalidInput {
+        /// What is wrong, in words.
+        message: String,
+    },
+    /// The cache directory lives on a network filesystem, where SQLite's
+    /// locking is unreliable; opt in with
+    /// [`CacheBuilder::allow_network_filesystem`](crate::CacheBuilder::allow_network_filesystem).
+    NetworkFilesystem {
+        /// The cache directory.
+        path: PathBuf,
+        /// The filesystem type as the kernel names it (`nfs4`, `cifs`, …).
+        fs_type: String,
+    },
+    /// `incr`/`decr` would overflow an `i64`.
+    Overflow,
+    /// A filesystem operation failed.
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// SQLite reported an error.
+    Sqlite(rusqlite::Error),
+    /// No database connection could be obtained from the pool.
+    Connect {
+        /// What the pool reported.
+        message: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(message: impl Into<String>) -> Self {
+        Error::Corrupt {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn mismatch(message: impl Into<String>) -> Self {
+        Error::TypeMismatch {
+            message: message.into(),
+        }
+    }
+
+    /// True for [`Error::Timeout`]: the lock was busy, nothing was changed.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Timeout { waited } => {
+                write!(f, "cache database stayed locked for {waited:?}")
+            }
+            Error::NotFound => f.write_str("no such entry in the cache"),
+            Error::TypeMismatch { message } => {
+                write!(f, "stored value has another type: {message}")
+            }
+            Error::Encode { message } => write!(f, "cannot encode: {message}"),
+            Error::Pickled => {
+                f.write_str("value was stored by Python as a pickle; it is never unpickled here")
+            }
+            Error::Corrupt { message } => write!(f, "corrupt cache: {message}"),
+            Error::InvalidInput { message } => write!(f, "invalid input: {message}"),
+            Error::NetworkFilesystem { path, fs_type } => write!(
+                f,
+                "{} is on a network filesystem ({fs_type}) where SQLite locking is unreliable; \
+                 opt in with allow_network_filesystem(true)",
+                path.display()
+            ),
+            Error::Overflow => f.write_str("integer overflow in incr/decr"),
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Sqlite(e) => write!(f, "sqlite: {e}"),
+            Error::Connect { message } => {
+                write!(f, "cannot connect to the cache database: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Sqlite(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ffi::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Timeout {
+                waited: crate::busy::waited(),
+            },
+            _ => Error::Sqlite(e),
+        }
+    }
+}
+
+impl From<r2d2::Error> for Error {
+    fn from(e: r2d2::Error) -> Self {
+        Error::Connect {
+            message: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! One disk cache in one directory: a SQLite index (`cache.db`) plus files
+//! for large values, shared safely by threads and processes, on
+//! python-diskcache 5.x's on-disk format.
+//!
+//! ```
+//! use std::time::Duration;
+//! use diskcache_shard::{Cache, SetOptions, Side};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let cache = Cache::builder().size_limit(256 << 20).open(dir.path())?;
+//!
+//! // Bytes, text, integers and floats are stored natively…
+//! cache.set("greeting", "hello")?;
+//! cache.set(&7, &b"seven".to_vec())?;
+//! // …and any other serde type as MessagePack.
+//! cache.set(&("user", 42), &vec!["ada", "lovelace"])?;
+//! assert_eq!(cache.get::<Vec<String>>(&("user", 42))?.map(|v| v.len()), Some(2));
+//!
+//! // Expiry and tags.
+//! cache.set_with("session", &1, &SetOptions::new().expire(Duration::from_secs(30)).tag("web"))?;
+//! assert_eq!(cache.evict("web")?, 1);
+//!
+//! // Atomic counters and queues.
+//! assert_eq!(cache.incr("visits", 1, Some(0))?, 1);
+//! cache.push(&"job-1", Some("jobs"), Side::Back)?;
+//! assert!(cache.pull::<String>(Some("jobs"), Side::Front)?.is_some());
+//!
+//! // Large values go to files and can be read zero-copy.
+//! cache.set("blob", &vec![0u8; 1 << 20])?;
+//! assert!(cache.read("blob")?.expect("stored").is_mapped());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Durability
+//!
+//! Every write is one SQLite transaction (`BEGIN IMMEDIATE`) in WAL mode.
+//! With the default [`Synchronous::Normal`] a committed write survives a
+//! crash of the process; with [`Synchronous::Full`] it also survives a power
+//! loss (every commit and every value file is fsynced). A value file is
+//! always written completely before its row commits, so a crash can leave an
+//! orphan file (swept by [`Cache::check`] with `fix`) but never a row
+//! pointing at a partial file.
+//!
+//! # Size limit
+//!
+//! The size limit is soft: each write culls at most `cull_limit` entries, so
+//! the volume can exceed the limit briefly under bursts. A write never
+//! evicts the entry it just stored unless that entry alone reaches the
+//! limit.
+//!
+//! # Processes
+//!
+//! Any number of processes may open the same directory; opening a new
+//! directory from many processes at once is safe. A handle used in a child
+//! after `fork` opens fresh connections instead of reusing its parent's.
+//! Directories on network filesystems are refused unless opted in, since
+//! SQLite's locking is unreliable there.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod access;
+mod builder;
+mod busy;
+mod cache;
+mod check;
+mod codec;
+mod conn;
+mod error;
+mod files;
+mod iter;
+mod maint;
+mod netfs;
+mod queue;
+mod schema;
+mod settings;
+mod txn;
+
+pub use builder::CacheBuilder;
+pub use cache::{Cache, Entry, SetOptions};
+pub use check::{CheckReport, Problem};
+pub use codec::Key;
+pub use error::{Error, Result};
+pub use files::ValueBytes;
+pub use iter::Keys;
+pub use maint::Stats;
+pub use queue::Side;
+pub use settings::{EvictionPolicy, JournalMode, Settings, Synchronous};

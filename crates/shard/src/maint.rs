@@ -1,0 +1,279 @@
+//! Maintenance: culling, expiry, eviction by tag, clearing, volume,
+//! statistics and the tag index.
+
+use std::sync::atomic::Ordering;
+
+use rusqlite::{Connection, ToSql, params};
+
+use crate::cache::{Cache, DELETE_ROW, now};
+use crate::codec::Key;
+use crate::error::Result;
+use crate::schema::{CREATE_TAG_INDEX, DROP_TAG_INDEX};
+use crate::txn::TxnState;
+
+/// Rows removed per transaction by the bulk operations, so that other
+/// writers get the lock between batches.
+const BATCH: i64 = 100;
+
+/// Hit and miss counts (see [`Cache::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Reads that found a value.
+    pub hits: u64,
+    /// Reads that found nothing.
+    pub misses: u64,
+}
+
+/// Deletes the rows `(rowid, filename)` that `select` yields; their files
+/// become obsolete. Returns how many were deleted.
+fn delete_selected(
+    conn: &Connection,
+    st: &mut TxnState,
+    select: &str,
+    args: &[&dyn ToSql],
+) -> Result<i64> {
+    let rows: Vec<(i64, Option<String>)> = conn
+        .prepare_cached(select)?
+        .query_map(args, |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut delete = conn.prepare_cached(DELETE_ROW)?;
+    for (rowid, file) in &rows {
+        delete.execute([rowid])?;
+        st.obsolete.extend(file.clone());
+    }
+    Ok(i64::try_from(rows.len()).unwrap_or(i64::MAX))
+}
+
+impl Cache {
+    /// Culls after a write, inside its transaction: up to `cull_limit`
+    /// expired rows, then, while the volume is at or over the size limit,
+    /// rows in policy order. The row just written (`rowid`) is kept unless
+    /// it alone is as large as the size limit.
+    pub(crate) fn cull_on_write(
+        &self,
+        conn: &Connection,
+        st: &mut TxnState,
+        now: f64,
+        rowid: i64,
+        size: i64,
+    ) -> Result<()> {
+        let settings = &self.inner.settings;
+        let mut limit = i64::try_from(settings.cull_limit).unwrap_or(i64::MAX);
+        if limit == 0 {
+            return Ok(());
+        }
+        limit -= delete_selected(
+            conn,
+            st,
+            "SELECT rowid, filename FROM Cache WHERE expire_time IS NOT NULL \
+             AND expire_time < ?1 AND rowid != ?3 ORDER BY expire_time LIMIT ?2",
+            params![now, limit, rowid],
+        )?;
+        let Some(select) = &self.inner.cull_sql else {
+            return Ok(());
+        };
+        if limit <= 0 || self.volume_in(conn)? < settings.size_limit {
+            return Ok(());
+        }
+        self.apply_pending(conn)?;
+        let keep = if u64::try_from(size).unwrap_or(0) >= settings.size_limit {
+            0
+        } else {
+            rowid
+        };
+        delete_selected(conn, st, select, params![keep, limit])?;
+        Ok(())
+    }
+
+    /// Writes this handle's pending access records inside the caller's
+    /// transaction, so that a cull by policy sees them.
+    fn apply_pending(&self, conn: &Connection) -> Result<()> {
+        if !self.inner.settings.eviction_policy.tracks_access() {
+            return Ok(());
+        }
+        let batch = self.inner.pending.take();
+        if let Err(e) = batch.apply(conn, self.inner.settings.eviction_policy) {
+            self.inner.pending.restore(batch);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn volume_in(&self, conn: &Connection) -> Result<u64> {
+        let pages: i64 = conn
+            .prepare_cached("SELECT page_count FROM pragma_page_count()")?
+            .query_row([], |r| r.get(0))?;
+        let files: i64 = conn
+            .prepare_cached("SELECT coalesce((SELECT value FROM Settings WHERE key = 'size'), 0)")?
+            .query_row([], |r| r.get(0))?;
+        Ok(u64::try_from(pages).unwrap_or(0) * self.inner.page_size
+            + u64::try_from(files).unwrap_or(0))
+    }
+
+    /// The cache's size on disk in bytes: database pages plus value files.
+    pub fn volume(&self) -> Result<u64> {
+        self.with_conn(|conn| self.volume_in(conn))
+    }
+
+    /// Deletes, batch by batch (one transaction each), the rows `select`
+    /// yields (it must bind `?1` to the batch size).
+    fn delete_batches(&self, select: &str, extra: &[&dyn ToSql]) -> Result<u64> {
+        let mut total = 0u64;
+        loop {
+            let removed = self.write(|conn, st| {
+                let mut args: Vec<&dyn ToSql> = vec![&BATCH];
+                args.extend_from_slice(extra);
+                delete_selected(conn, st, select, &args)
+            })?;
+            total += u64::try_from(removed).unwrap_or(0);
+            if removed < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Removes every expired entry; returns how many.
+    pub fn expire(&self) -> Result<u64> {
+        self.delete_batches(
+            "SELECT rowid, filename FROM Cache WHERE expire_time IS NOT NULL \
+             AND expire_time < ?2 ORDER BY expire_time LIMIT ?1",
+            &[&now()],
+        )
+    }
+
+    /// Removes expired entries, then entries in policy order until the
+    /// volume is under the size limit; returns how many were removed.
+    ///
+    /// ```
+    /// use diskcache_shard::Cache;
+    /// let cache = Cache::builder().size_limit(0).cull_limit(0).open_temp()?;
+    /// for i in 0..50 {
+    ///     cache.set(&i, &i)?;
+    /// }
+    /// assert_eq!(cache.cull()?, 50);
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn cull(&self) -> Result<u64> {
+        let mut removed = self.expire()?;
+        let Some(select) = self.inner.cull_sql.clone() else {
+            return Ok(removed);
+        };
+        let size_limit = self.inner.settings.size_limit;
+        loop {
+            let n = self.write(|conn, st| {
+                if self.volume_in(conn)? < size_limit {
+                    return Ok(0);
+                }
+                self.apply_pending(conn)?;
+                delete_selected(conn, st, &select, params![0, BATCH])
+            })?;
+            removed += u64::try_from(n).unwrap_or(0);
+            if n == 0 {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// Removes every entry tagged `tag`; returns how many.
+    pub fn evict(&self, tag: impl Into<Key>) -> Result<u64> {
+        let tag = tag.into().into_value();
+        self.delete_batches(
+            "SELECT rowid, filename FROM Cache WHERE tag = ?2 ORDER BY rowid LIMIT ?1",
+            &[&tag],
+        )
+    }
+
+    /// Removes every entry, in batches so that other writers are not held
+    /// up and value folders are removed as they empty; returns how many.
+    pub fn clear(&self) -> Result<u64> {
+        let last: i64 = self.with_conn(|conn| {
+            Ok(
+                conn.query_row("SELECT coalesce(max(rowid), 0) FROM Cache", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })?;
+        self.delete_batches(
+            "SELECT rowid, filename FROM Cache WHERE rowid <= ?2 ORDER BY rowid LIMIT ?1",
+            &[&last],
+        )
+    }
+
+    /// Hits and misses counted while statistics are on, across every handle
+    /// and process that writes its counts.
+    pub fn stats(&self) -> Result<Stats> {
+        self.flush_pending()?;
+        Ok(Stats {
+            hits: self.metadata("hits")?,
+            misses: self.metadata("misses")?,
+        })
+    }
+
+    /// Turns statistics on or off (stored for every handle that opens the
+    /// directory afterwards).
+    pub fn set_statistics(&self, on: bool) -> Result<()> {
+        self.write(|conn, _| {
+            conn.execute(
+                "UPDATE Settings SET value = ?1 WHERE key = 'statistics'",
+                [i64::from(on)],
+            )?;
+            Ok(())
+        })?;
+        self.inner.statistics.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sets the hit and miss counts to zero, returning them as they were.
+    pub fn reset_stats(&self) -> Result<Stats> {
+        self.flush_pending()?;
+        self.write(|conn, _| {
+            let get = |key: &str| -> Result<u64> {
+                let v: i64 =
+                    conn.query_row("SELECT value FROM Settings WHERE key = ?1", [key], |r| {
+                        r.get(0)
+                    })?;
+                Ok(u64::try_from(v).unwrap_or(0))
+            };
+            let stats = Stats {
+                hits: get("hits")?,
+                misses: get("misses")?,
+            };
+            conn.execute(
+                "UPDATE Settings SET value = 0 WHERE key IN ('hits', 'misses')",
+                [],
+            )?;
+            Ok(stats)
+        })
+    }
+
+    /// Creates the tag index (and stores the setting).
+    pub fn create_tag_index(&self) -> Result<()> {
+        self.set_tag_index(true)
+    }
+
+    /// Drops the tag index (and stores the setting).
+    pub fn drop_tag_index(&self) -> Result<()> {
+        self.set_tag_index(false)
+    }
+
+    fn set_tag_index(&self, on: bool) -> Result<()> {
+        self.write(|conn, _| {
+            conn.execute_batch(if on { CREATE_TAG_INDEX } else { DROP_TAG_INDEX })?;
+            conn.execute(
+                "UPDATE Settings SET value = ?1 WHERE key = 'tag_index'",
+                [i64::from(on)],
+            )?;
+            Ok(())
+        })?;
+        self.inner.tag_index.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Writes pending records and closes the idle connections. Other clones
+    /// of this handle stay usable (they reconnect on their next call).
+    pub fn close(self) -> Result<()> {
+        self.flush_pending()?;
+        self.inner.conns.reset();
+        Ok(())
+    }
+}

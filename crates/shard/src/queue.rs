@@ -1,0 +1,238 @@
+//! Queues on a cache: `push`, `pull`, `peek` and `peekitem`.
+//!
+//! Queue keys are integers between 0 and 999 999 999 999 999, or with a
+//! prefix the text `prefix-%015d`, as python-diskcache makes them; the
+//! first key pushed is 500 000 000 000 000, pushing at the back counts up
+//! and at the front counts down.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cache::{Cache, DELETE_ROW, SetOptions, fetch, now};
+use crate::codec::{Key, encode};
+use crate::error::{Error, Result};
+use crate::txn::TxnState;
+
+const FIRST: i64 = 500_000_000_000_000;
+const MAX: i64 = 999_999_999_999_999;
+
+/// Which end of a queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The lowest key.
+    Front,
+    /// The highest key.
+    Back,
+}
+
+impl Side {
+    fn order(self) -> &'static str {
+        match self {
+            Side::Front => "ASC",
+            Side::Back => "DESC",
+        }
+    }
+}
+
+/// The exclusive key bounds of a queue.
+fn bounds(prefix: Option<&str>) -> (Value, Value) {
+    match prefix {
+        None => (Value::Integer(0), Value::Integer(MAX)),
+        Some(p) => (
+            Value::Text(format!("{p}-000000000000000")),
+            Value::Text(format!("{p}-999999999999999")),
+        ),
+    }
+}
+
+fn queue_key(prefix: Option<&str>, n: i64) -> Key {
+    match prefix {
+        None => Key::Int(n),
+        Some(p) => Key::Text(format!("{p}-{n:015}")),
+    }
+}
+
+/// The number in a queue key.
+fn number(key: &Key) -> Result<i64> {
+    match key {
+        Key::Int(n) => Ok(*n),
+        Key::Text(t) => t
+            .rsplit_once('-')
+            .and_then(|(_, n)| n.parse().ok())
+            .ok_or_else(|| Error::corrupt(format!("queue key {t:?} has no number"))),
+        _ => Err(Error::corrupt("queue key is neither integer nor text")),
+    }
+}
+
+const COLUMNS: &str = "rowid, key, raw, expire_time, mode, filename, value, size";
+
+/// Reads a queue row: rowid, key, expiry, and the value.
+fn queue_row<V: DeserializeOwned>(
+    cache: &Cache,
+    row: &Row<'_>,
+) -> Result<(i64, Key, Option<f64>, Option<String>, Option<V>)> {
+    let rowid: i64 = row.get(0)?;
+    let raw: bool = row.get(2)?;
+    let key = Key::from_sql(row.get_ref(1)?, raw)?;
+    let expire: Option<f64> = row.get(3)?;
+    let file: Option<String> = row.get(5)?;
+    let value = if expire.is_some_and(|t| t < now()) {
+        None
+    } else {
+        cache.finish(fetch::<V>(row, 4)?)?
+    };
+    Ok((rowid, key, expire, file, value))
+}
+
+impl Cache {
+    /// Pushes `value` onto the queue `prefix` (`None`: the integer-keyed
+    /// queue) at `side`; returns the key it was stored under.
+    ///
+    /// ```
+    /// use diskcache_shard::{Cache, Key, Side};
+    /// let cache = Cache::builder().open_temp()?;
+    /// assert_eq!(cache.push(&"a", None, Side::Back)?, Key::Int(500_000_000_000_000));
+    /// cache.push(&"b", None, Side::Back)?;
+    /// cache.push(&"z", None, Side::Front)?;
+    /// let (_, first) = cache.pull::<String>(None, Side::Front)?.expect("queued");
+    /// assert_eq!(first, "z");
+    /// let jobs = cache.push(&1, Some("jobs"), Side::Back)?;
+    /// assert_eq!(jobs, Key::Text("jobs-500000000000000".into()));
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn push<V: Serialize + ?Sized>(
+        &self,
+        value: &V,
+        prefix: Option<&str>,
+        side: Side,
+    ) -> Result<Key> {
+        self.push_with(value, prefix, side, &SetOptions::default())
+    }
+
+    /// [`push`](Cache::push) with an expiry and/or tag.
+    pub fn push_with<V: Serialize + ?Sized>(
+        &self,
+        value: &V,
+        prefix: Option<&str>,
+        side: Side,
+        opts: &SetOptions,
+    ) -> Result<Key> {
+        let stored = self.store(encode(value)?)?;
+        let (low, high) = bounds(prefix);
+        let select = format!(
+            "SELECT key, raw FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key {} LIMIT 1",
+            side.order()
+        );
+        let result = self.write(|conn, st| {
+            let mut stmt = conn.prepare_cached(&select)?;
+            let mut rows = stmt.query(params![low, high])?;
+            let n = match rows.next()? {
+                Some(row) => {
+                    let n = number(&Key::from_sql(row.get_ref(0)?, true)?)?;
+                    match side {
+                        Side::Back => n + 1,
+                        Side::Front => n - 1,
+                    }
+                }
+                None => FIRST,
+            };
+            drop(rows);
+            if n <= 0 || n >= MAX {
+                return Err(Error::invalid("queue is full at this end"));
+            }
+            let key = queue_key(prefix, n);
+            self.put_row(conn, st, &key, None, now(), opts, &stored)?;
+            Ok(key)
+        });
+        if result.is_err() {
+            self.discard(&stored);
+        }
+        result
+    }
+
+    /// Removes and returns the item at `side` of the queue `prefix`;
+    /// expired items met on the way are removed too.
+    pub fn pull<V: DeserializeOwned>(
+        &self,
+        prefix: Option<&str>,
+        side: Side,
+    ) -> Result<Option<(Key, V)>> {
+        self.take_from_queue(prefix, side, true)
+    }
+
+    /// Returns the item at `side` of the queue `prefix` without removing
+    /// it; expired items met on the way are removed.
+    pub fn peek<V: DeserializeOwned>(
+        &self,
+        prefix: Option<&str>,
+        side: Side,
+    ) -> Result<Option<(Key, V)>> {
+        self.take_from_queue(prefix, side, false)
+    }
+
+    fn take_from_queue<V: DeserializeOwned>(
+        &self,
+        prefix: Option<&str>,
+        side: Side,
+        remove: bool,
+    ) -> Result<Option<(Key, V)>> {
+        let (low, high) = bounds(prefix);
+        let select = format!(
+            "SELECT {COLUMNS} FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key {} LIMIT 1",
+            side.order()
+        );
+        self.write(|conn, st| self.first_live(conn, st, &select, params![low, high], remove))
+    }
+
+    /// The first (`last == false`) or last entry in insertion order, without
+    /// removing it; expired entries met on the way are removed.
+    ///
+    /// ```
+    /// use diskcache_shard::{Cache, Key};
+    /// let cache = Cache::builder().open_temp()?;
+    /// cache.set("a", &1)?;
+    /// cache.set("b", &2)?;
+    /// assert_eq!(cache.peekitem::<i64>(true)?, Some((Key::Text("b".into()), 2)));
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn peekitem<V: DeserializeOwned>(&self, last: bool) -> Result<Option<(Key, V)>> {
+        let select = format!(
+            "SELECT {COLUMNS} FROM Cache ORDER BY rowid {} LIMIT 1",
+            if last { "DESC" } else { "ASC" }
+        );
+        self.write(|conn, st| self.first_live(conn, st, &select, params![], false))
+    }
+
+    /// Selects rows one at a time, removing expired ones (and, with
+    /// `remove`, the live one found), and returns the first live entry.
+    /// A file that vanished counts as removed by another handle.
+    fn first_live<V: DeserializeOwned>(
+        &self,
+        conn: &Connection,
+        st: &mut TxnState,
+        select: &str,
+        args: &[&dyn rusqlite::ToSql],
+        remove: bool,
+    ) -> Result<Option<(Key, V)>> {
+        loop {
+            let mut stmt = conn.prepare_cached(select)?;
+            let mut rows = stmt.query(args)?;
+            let Some(row) = rows.next()? else {
+                return Ok(None);
+            };
+            let (rowid, key, expire, file, value) = queue_row::<V>(self, row)?;
+            drop(rows);
+            let live = expire.is_none_or(|t| t >= now());
+            if live && !remove && value.is_some() {
+                return Ok(value.map(|v| (key, v)));
+            }
+            conn.prepare_cached(DELETE_ROW)?.execute([rowid])?;
+            st.obsolete.extend(file);
+            if let (true, Some(v)) = (live, value) {
+                return Ok(Some((key, v)));
+            }
+        }
+    }
+}
