@@ -48,7 +48,7 @@ impl Cache {
     /// Culls after a write, inside its transaction: up to `cull_limit`
     /// expired rows, then, while the volume is at or over the size limit,
     /// rows in policy order. The row just written (`rowid`) is kept unless
-    /// it alone is as large as the size limit.
+    /// it alone exceeds the size limit.
     pub(crate) fn cull_on_write(
         &self,
         conn: &Connection,
@@ -76,7 +76,7 @@ impl Cache {
             return Ok(());
         }
         self.apply_pending(conn)?;
-        let keep = if u64::try_from(size).unwrap_or(0) >= settings.size_limit {
+        let keep = if u64::try_from(size).unwrap_or(0) > settings.size_limit {
             0
         } else {
             rowid

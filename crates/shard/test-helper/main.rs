@@ -1,0 +1,46 @@
+//! Helper process for the multi-process tests: `shard-test-helper <command> <dir> [args…]`.
+//!
+//! - `work <dir> <id> <n>`: open (racing other openers), store `n` keys
+//!   `w<id>-<i>` and increment `counter` `n` times.
+//! - `hold <dir> <millis>`: take the write lock, print `locked`, hold it.
+//! - `push <dir> <id> <n>`: push `n` items `<id>-<i>` onto the queue `q`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use diskcache_shard::{Cache, Error, Side};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize| args.get(i).cloned().ok_or("missing argument");
+    let cache = Cache::builder().open(arg(2)?)?;
+    match arg(1)?.as_str() {
+        "work" => {
+            let id: u32 = arg(3)?.parse()?;
+            let n: u32 = arg(4)?.parse()?;
+            for i in 0..n {
+                cache.set(&format!("w{id}-{i}"), &(id * 1_000_000 + i))?;
+                cache.incr("counter", 1, Some(0))?;
+            }
+        }
+        "hold" => {
+            let millis: u64 = arg(3)?.parse()?;
+            cache.transact(|| {
+                cache.set("holder", &1)?;
+                println!("locked");
+                std::io::stdout().flush().map_err(|e| Error::Encode { message: e.to_string() })?;
+                std::thread::sleep(Duration::from_millis(millis));
+                Ok::<_, Error>(())
+            })?;
+        }
+        "push" => {
+            let id: u32 = arg(3)?.parse()?;
+            let n: u32 = arg(4)?.parse()?;
+            for i in 0..n {
+                cache.push(&format!("{id}-{i}"), Some("q"), Side::Back)?;
+            }
+        }
+        other => return Err(format!("unknown command {other}").into()),
+    }
+    Ok(())
+}

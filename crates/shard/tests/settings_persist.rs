@@ -1,0 +1,56 @@
+//! Settings are stored, honoured on reopen, and overridden explicitly.
+
+use diskcache_shard::{Cache, Error, EvictionPolicy, Synchronous};
+
+#[test]
+fn stored_settings_survive_reopen_and_explicit_ones_override() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    {
+        let cache = Cache::builder()
+            .size_limit(12345)
+            .cull_limit(3)
+            .eviction_policy(EvictionPolicy::LeastFrequentlyUsed)
+            .statistics(true)
+            .tag_index(true)
+            .min_file_size(100)
+            .synchronous(Synchronous::Full)
+            .open(dir.path())?;
+        cache.set("k", &1)?;
+    }
+    let cache = Cache::open(dir.path())?;
+    let s = cache.settings();
+    assert_eq!(s.size_limit, 12345);
+    assert_eq!(s.cull_limit, 3);
+    assert_eq!(s.eviction_policy, EvictionPolicy::LeastFrequentlyUsed);
+    assert!(s.statistics && s.tag_index);
+    assert_eq!(s.disk_min_file_size, 100);
+    assert_eq!(s.sqlite_synchronous, Synchronous::Full);
+    drop(cache);
+    let cache = Cache::builder().size_limit(999).tag_index(false).open(dir.path())?;
+    assert_eq!(cache.settings().size_limit, 999);
+    assert!(!cache.settings().tag_index);
+    assert_eq!(cache.settings().cull_limit, 3, "settings not named keep their stored value");
+    assert_eq!(cache.get::<i64>("k")?, Some(1));
+    Ok(())
+}
+
+#[test]
+fn invalid_settings_are_typed_errors() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let err = Cache::builder().min_file_size(0).open(dir.path()).err();
+    assert!(matches!(err, Some(Error::InvalidInput { .. })), "{err:?}");
+    let err = Cache::builder().sqlite_auto_vacuum(7).open(dir.path()).err();
+    assert!(matches!(err, Some(Error::InvalidInput { .. })), "{err:?}");
+    Ok(())
+}
+
+#[test]
+fn a_temporary_cache_gets_its_own_directory() -> Result<(), Box<dyn std::error::Error>> {
+    let cache = Cache::builder().open_temp()?;
+    cache.set("k", "v")?;
+    let dir = cache.directory().to_path_buf();
+    assert!(dir.join("cache.db").exists());
+    drop(cache);
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
+}
