@@ -28,7 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             cache.transact(|| {
                 cache.set("holder", &1)?;
                 println!("locked");
-                std::io::stdout().flush().map_err(|e| Error::Encode { message: e.to_string() })?;
+                std::io::stdout().flush().map_err(|e| Error::Encode {
+                    message: e.to_string(),
+                })?;
                 std::thread::sleep(Duration::from_millis(millis));
                 Ok::<_, Error>(())
             })?;

@@ -8,7 +8,10 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 fn volume_stays_near_the_limit_under_a_stream_of_writes() -> TestResult {
     let dir = tempfile::tempdir()?;
     let limit = 2u64 << 20;
-    let cache = Cache::builder().size_limit(limit).min_file_size(4096).open(dir.path())?;
+    let cache = Cache::builder()
+        .size_limit(limit)
+        .min_file_size(4096)
+        .open(dir.path())?;
     let mut peak = 0;
     for i in 0..2000u32 {
         // A mix of inline and file-backed values: ~20 MB written in all.
@@ -17,17 +20,28 @@ fn volume_stays_near_the_limit_under_a_stream_of_writes() -> TestResult {
         peak = peak.max(cache.volume()?);
     }
     let volume = cache.volume()?;
-    assert!(volume <= limit + limit / 4, "volume {volume} over limit {limit}");
+    assert!(
+        volume <= limit + limit / 4,
+        "volume {volume} over limit {limit}"
+    );
     assert!(peak <= limit + limit / 2, "peak {peak} over limit {limit}");
     assert!(cache.len()? < 2000);
-    assert!(cache.get::<Vec<u8>>(&1999u32)?.is_some(), "the newest entry survives");
+    assert!(
+        cache.get::<Vec<u8>>(&1999u32)?.is_some(),
+        "the newest entry survives"
+    );
     assert!(cache.check(false)?.is_clean());
     Ok(())
 }
 
-fn filled(policy: EvictionPolicy) -> Result<(tempfile::TempDir, Cache), Box<dyn std::error::Error>> {
+fn filled(
+    policy: EvictionPolicy,
+) -> Result<(tempfile::TempDir, Cache), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let cache = Cache::builder().eviction_policy(policy).cull_limit(0).open(dir.path())?;
+    let cache = Cache::builder()
+        .eviction_policy(policy)
+        .cull_limit(0)
+        .open(dir.path())?;
     for i in 0..20 {
         cache.set(&i, &vec![0u8; 1000])?;
     }
@@ -36,9 +50,17 @@ fn filled(policy: EvictionPolicy) -> Result<(tempfile::TempDir, Cache), Box<dyn 
 
 /// Reopens with every entry over the limit and two culled per write, then
 /// writes one entry: the two first in policy order go.
-fn cull_two(cache: &Cache, dir: &std::path::Path, policy: EvictionPolicy) -> Result<Cache, Box<dyn std::error::Error>> {
+fn cull_two(
+    cache: &Cache,
+    dir: &std::path::Path,
+    policy: EvictionPolicy,
+) -> Result<Cache, Box<dyn std::error::Error>> {
     cache.stats()?; // writes this handle's pending access records
-    let small = Cache::builder().eviction_policy(policy).size_limit(0).cull_limit(2).open(dir)?;
+    let small = Cache::builder()
+        .eviction_policy(policy)
+        .size_limit(0)
+        .cull_limit(2)
+        .open(dir)?;
     small.set("new", &0)?;
     assert_eq!(small.len()?, 19);
     Ok(small)
@@ -62,8 +84,14 @@ fn least_recently_used_keeps_what_was_read() -> TestResult {
         cache.get::<Vec<u8>>(&1)?;
     }
     let small = cull_two(&cache, dir.path(), EvictionPolicy::LeastRecentlyUsed)?;
-    assert!(small.contains(&0)? && small.contains(&1)?, "read entries were evicted");
-    assert!(!small.contains(&2)? && !small.contains(&3)?, "the least recently used entries survived");
+    assert!(
+        small.contains(&0)? && small.contains(&1)?,
+        "read entries were evicted"
+    );
+    assert!(
+        !small.contains(&2)? && !small.contains(&3)?,
+        "the least recently used entries survived"
+    );
     assert!(small.contains(&4)?);
     Ok(())
 }
@@ -77,7 +105,10 @@ fn least_frequently_used_keeps_what_is_read_often() -> TestResult {
         }
     }
     let small = cull_two(&cache, dir.path(), EvictionPolicy::LeastFrequentlyUsed)?;
-    assert!(!small.contains(&7)? && !small.contains(&8)?, "never-read entries survived");
+    assert!(
+        !small.contains(&7)? && !small.contains(&8)?,
+        "never-read entries survived"
+    );
     assert!(small.contains(&0)?);
     Ok(())
 }
@@ -99,7 +130,10 @@ fn a_write_never_evicts_its_own_entry_under_lfu() -> TestResult {
 #[test]
 fn policy_none_never_evicts_by_size() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let cache = Cache::builder().eviction_policy(EvictionPolicy::None).size_limit(0).open(dir.path())?;
+    let cache = Cache::builder()
+        .eviction_policy(EvictionPolicy::None)
+        .size_limit(0)
+        .open(dir.path())?;
     for i in 0..50 {
         cache.set(&i, &i)?;
     }

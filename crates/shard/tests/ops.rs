@@ -27,9 +27,15 @@ fn native_and_packed_values_round_trip() -> TestResult {
     cache.set("text", "héllo")?;
     cache.set(&-3i64, &i64::MIN)?;
     cache.set(&0.5f64, &1.25f64)?;
-    let p = Point { x: 1, label: "a".into() };
+    let p = Point {
+        x: 1,
+        label: "a".into(),
+    };
     cache.set(&("tuple", 2), &p)?;
-    assert_eq!(cache.get::<Vec<u8>>(b"bytes".as_slice())?, Some(vec![0, 255]));
+    assert_eq!(
+        cache.get::<Vec<u8>>(b"bytes".as_slice())?,
+        Some(vec![0, 255])
+    );
     assert_eq!(cache.get::<String>("text")?.as_deref(), Some("héllo"));
     assert_eq!(cache.get::<i64>(&-3i64)?, Some(i64::MIN));
     assert_eq!(cache.get::<f64>(&0.5f64)?, Some(1.25));
@@ -45,7 +51,10 @@ fn large_values_live_in_files_and_round_trip() -> TestResult {
     let (dir, cache) = cache()?;
     let big = vec![7u8; 5000];
     let text = "x".repeat(5000);
-    let p = Point { x: 9, label: "y".repeat(5000) };
+    let p = Point {
+        x: 9,
+        label: "y".repeat(5000),
+    };
     cache.set("big", &big)?;
     cache.set("text", &text)?;
     cache.set("packed", &p)?;
@@ -103,11 +112,20 @@ impl<R: std::io::Read> TakeBytes for R {}
 fn wrong_type_is_an_error_and_keeps_the_entry() -> TestResult {
     let (_dir, cache) = cache()?;
     cache.set("n", &5)?;
-    assert!(matches!(cache.get::<String>("n"), Err(Error::TypeMismatch { .. })));
-    assert!(matches!(cache.pop::<Point>("n"), Err(Error::TypeMismatch { .. })));
+    assert!(matches!(
+        cache.get::<String>("n"),
+        Err(Error::TypeMismatch { .. })
+    ));
+    assert!(matches!(
+        cache.pop::<Point>("n"),
+        Err(Error::TypeMismatch { .. })
+    ));
     assert_eq!(cache.get::<i64>("n")?, Some(5));
     cache.set("s", "text")?;
-    assert!(matches!(cache.incr("s", 1, Some(0)), Err(Error::TypeMismatch { .. })));
+    assert!(matches!(
+        cache.incr("s", 1, Some(0)),
+        Err(Error::TypeMismatch { .. })
+    ));
     assert!(matches!(cache.read("n"), Err(Error::TypeMismatch { .. })));
     Ok(())
 }
@@ -115,8 +133,16 @@ fn wrong_type_is_an_error_and_keeps_the_entry() -> TestResult {
 #[test]
 fn expiry_touch_and_entry_metadata() -> TestResult {
     let (_dir, cache) = cache()?;
-    cache.set_with("short", &1, &SetOptions::new().expire(Duration::from_millis(50)))?;
-    cache.set_with("long", &2, &SetOptions::new().expire(Duration::from_secs(60)).tag(7i64))?;
+    cache.set_with(
+        "short",
+        &1,
+        &SetOptions::new().expire(Duration::from_millis(50)),
+    )?;
+    cache.set_with(
+        "long",
+        &2,
+        &SetOptions::new().expire(Duration::from_secs(60)).tag(7i64),
+    )?;
     let entry = cache.get_entry::<i64>("long")?.ok_or("missing")?;
     assert_eq!(entry.tag, Some(Key::Int(7)));
     assert!(entry.expire_time.is_some());
@@ -125,12 +151,21 @@ fn expiry_touch_and_entry_metadata() -> TestResult {
     assert_eq!(cache.get::<i64>("short")?, None);
     assert!(!cache.contains("short")?);
     assert!(!cache.touch("short", None)?);
-    assert!(!cache.delete("short")?, "expired entries are not deleted as present");
+    assert!(
+        !cache.delete("short")?,
+        "expired entries are not deleted as present"
+    );
     // add over an expired entry succeeds.
     assert!(cache.add("short", &3)?);
     assert_eq!(cache.get::<i64>("short")?, Some(3));
     assert!(cache.touch("long", None)?);
-    assert_eq!(cache.get_entry::<i64>("long")?.ok_or("missing")?.expire_time, None);
+    assert_eq!(
+        cache
+            .get_entry::<i64>("long")?
+            .ok_or("missing")?
+            .expire_time,
+        None
+    );
     cache.set_with("gone", &1, &SetOptions::new().expire(Duration::ZERO))?;
     assert_eq!(cache.expire()?, 1);
     Ok(())
@@ -154,7 +189,11 @@ fn add_is_only_if_absent() -> TestResult {
     assert!(cache.add("k", &vec![1u8; 4096])?);
     assert!(!cache.add("k", &vec![2u8; 4096])?);
     assert_eq!(cache.get::<Vec<u8>>("k")?, Some(vec![1u8; 4096]));
-    assert_eq!(walk(dir.path()).len(), 1, "the refused value's file was removed");
+    assert_eq!(
+        walk(dir.path()).len(),
+        1,
+        "the refused value's file was removed"
+    );
     Ok(())
 }
 

@@ -12,8 +12,14 @@ fn queues_follow_python_diskcache_numbering() -> Result<(), Box<dyn std::error::
     for i in 0..5 {
         cache.push(&i, None, Side::Back)?;
     }
-    assert_eq!(cache.push(&-1, None, Side::Front)?, Key::Int(499_999_999_999_999));
-    assert_eq!(cache.peek::<i32>(None, Side::Back)?, Some((Key::Int(500_000_000_000_004), 4)));
+    assert_eq!(
+        cache.push(&-1, None, Side::Front)?,
+        Key::Int(499_999_999_999_999)
+    );
+    assert_eq!(
+        cache.peek::<i32>(None, Side::Back)?,
+        Some((Key::Int(500_000_000_000_004), 4))
+    );
     let mut seen = Vec::new();
     while let Some((_, v)) = cache.pull::<i32>(None, Side::Front)? {
         seen.push(v);
@@ -30,7 +36,10 @@ fn queues_follow_python_diskcache_numbering() -> Result<(), Box<dyn std::error::
         cache.pull::<String>(Some("jobs"), Side::Back)?,
         Some((Key::Text("jobs-500000000000001".into()), "b".into()))
     );
-    assert_eq!(cache.pull::<String>(Some("jobs"), Side::Back)?.map(|x| x.1), Some("a".into()));
+    assert_eq!(
+        cache.pull::<String>(Some("jobs"), Side::Back)?.map(|x| x.1),
+        Some("a".into())
+    );
     assert_eq!(cache.pull::<String>(Some("jobs"), Side::Back)?, None);
     assert_eq!(cache.len()?, 2);
     Ok(())

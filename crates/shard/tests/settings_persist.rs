@@ -3,7 +3,8 @@
 use diskcache_shard::{Cache, Error, EvictionPolicy, Synchronous};
 
 #[test]
-fn stored_settings_survive_reopen_and_explicit_ones_override() -> Result<(), Box<dyn std::error::Error>> {
+fn stored_settings_survive_reopen_and_explicit_ones_override()
+-> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     {
         let cache = Cache::builder()
@@ -26,10 +27,17 @@ fn stored_settings_survive_reopen_and_explicit_ones_override() -> Result<(), Box
     assert_eq!(s.disk_min_file_size, 100);
     assert_eq!(s.sqlite_synchronous, Synchronous::Full);
     drop(cache);
-    let cache = Cache::builder().size_limit(999).tag_index(false).open(dir.path())?;
+    let cache = Cache::builder()
+        .size_limit(999)
+        .tag_index(false)
+        .open(dir.path())?;
     assert_eq!(cache.settings().size_limit, 999);
     assert!(!cache.settings().tag_index);
-    assert_eq!(cache.settings().cull_limit, 3, "settings not named keep their stored value");
+    assert_eq!(
+        cache.settings().cull_limit,
+        3,
+        "settings not named keep their stored value"
+    );
     assert_eq!(cache.get::<i64>("k")?, Some(1));
     Ok(())
 }
@@ -39,7 +47,10 @@ fn invalid_settings_are_typed_errors() -> Result<(), Box<dyn std::error::Error>>
     let dir = tempfile::tempdir()?;
     let err = Cache::builder().min_file_size(0).open(dir.path()).err();
     assert!(matches!(err, Some(Error::InvalidInput { .. })), "{err:?}");
-    let err = Cache::builder().sqlite_auto_vacuum(7).open(dir.path()).err();
+    let err = Cache::builder()
+        .sqlite_auto_vacuum(7)
+        .open(dir.path())
+        .err();
     assert!(matches!(err, Some(Error::InvalidInput { .. })), "{err:?}");
     Ok(())
 }

@@ -22,7 +22,10 @@ fn commit_rollback_and_nested_savepoints() -> TestResult {
         Ok::<_, Error>(())
     })?;
     assert!(cache.contains("a")? && cache.contains("c")? && !cache.contains("big")?);
-    assert!(cache.check(false)?.is_clean(), "the rolled-back value file was removed");
+    assert!(
+        cache.check(false)?.is_clean(),
+        "the rolled-back value file was removed"
+    );
 
     let outer: Result<(), Error> = cache.transact(|| {
         cache.delete("a")?;

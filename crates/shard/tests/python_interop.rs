@@ -1,0 +1,158 @@
+//! The on-disk format against the real python-diskcache 5.6 from PyPI:
+//! a directory written here is read by Python, and the reverse.
+//!
+//! Needs `python3`; the test makes a virtual environment in Cargo's target
+//! directory and installs diskcache into it. Without `python3` it is
+//! skipped with a message; any other failure (pip included) fails it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use diskcache_shard::{Cache, Error, Key, SetOptions, Side};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/interop.py");
+
+/// The venv's python with diskcache 5.6 installed, or None without python3.
+fn python() -> Result<Option<PathBuf>, Box<dyn std::error::Error>> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!(
+            "SKIPPED: python3 is not installed, so the python-diskcache interop test cannot run"
+        );
+        return Ok(None);
+    }
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyvenv-diskcache");
+    let py = venv.join("bin").join("python");
+    let ready = Command::new(&py)
+        .args([
+            "-c",
+            "import diskcache; assert diskcache.__version__.startswith('5.6')",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ready {
+        // Tests may run in parallel processes: build the environment under a
+        // private name, then rename it into place; whoever loses the race
+        // uses the winner's.
+        let building = venv.with_extension(format!("building-{}", std::process::id()));
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&building)
+            .status()?;
+        assert!(made.success(), "python3 -m venv failed");
+        let pip = Command::new(building.join("bin").join("python"))
+            .args(["-m", "pip", "install", "--quiet", "diskcache>=5.6,<5.7"])
+            .status()?;
+        assert!(pip.success(), "pip install diskcache failed");
+        if std::fs::rename(&building, &venv).is_err() {
+            std::fs::remove_dir_all(&building)?;
+        }
+    }
+    Ok(Some(py))
+}
+
+fn run_python(py: &Path, mode: &str, dir: &Path) -> TestResult {
+    let out = Command::new(py).arg(SCRIPT).arg(mode).arg(dir).output()?;
+    assert!(
+        out.status.success(),
+        "python {mode} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+fn big_bytes() -> Vec<u8> {
+    (0..=255u8).cycle().take(256 * 4096).collect()
+}
+
+fn big_text() -> String {
+    "ab€".repeat(20000)
+}
+
+#[test]
+fn rust_reads_what_python_wrote() -> TestResult {
+    let Some(py) = python()? else { return Ok(()) };
+    let dir = tempfile::tempdir()?;
+    run_python(&py, "write", dir.path())?;
+
+    let cache = Cache::open(dir.path())?;
+    assert_eq!(
+        cache.get::<Vec<u8>>(b"bytes-key".as_slice())?,
+        Some(vec![0, 1, 255])
+    );
+    assert_eq!(
+        cache.get::<String>("text-key")?.as_deref(),
+        Some("héllo wörld")
+    );
+    assert_eq!(cache.get::<i64>(&42)?, Some(1_234_567_890_123));
+    assert_eq!(cache.get::<f64>(&1.5)?, Some(2.25));
+    assert_eq!(cache.get::<f64>(&-7)?, Some(-0.125));
+    assert_eq!(cache.get::<Vec<u8>>("big-bytes")?, Some(big_bytes()));
+    assert!(cache.read("big-bytes")?.ok_or("missing")?.is_mapped());
+    assert_eq!(cache.get::<String>("big-text")?, Some(big_text()));
+    let entry = cache.get_entry::<String>("tagged")?.ok_or("missing")?;
+    assert_eq!(entry.value, "v");
+    assert_eq!(entry.tag, Some(Key::Text("grp".into())));
+    let expires = entry.expire_time.ok_or("no expiry")?;
+    assert!(expires > SystemTime::now() + Duration::from_secs(3000));
+    assert_eq!(cache.get::<i64>("expired")?, None);
+    assert!(matches!(
+        cache.get::<Vec<u8>>("pickled"),
+        Err(Error::Pickled)
+    ));
+    assert_eq!(
+        cache.pull::<String>(Some("jobs"), Side::Front)?,
+        Some((Key::Text("jobs-500000000000000".into()), "q1".into()))
+    );
+    let report = cache.check(false)?;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(cache.evict("grp")?, 1);
+    Ok(())
+}
+
+#[test]
+fn python_reads_what_rust_wrote() -> TestResult {
+    let Some(py) = python()? else { return Ok(()) };
+    let dir = tempfile::tempdir()?;
+    {
+        let cache = Cache::open(dir.path())?;
+        cache.set(b"bytes-key".as_slice(), b"\x00\x01\xff".as_slice())?;
+        cache.set("text-key", "héllo wörld")?;
+        cache.set(&42, &1_234_567_890_123i64)?;
+        cache.set(&1.5, &2.25)?;
+        cache.set(&-7, &-0.125)?;
+        cache.set("big-bytes", &big_bytes())?;
+        cache.set("big-text", &big_text())?;
+        cache.set_reader(
+            "streamed",
+            &mut vec![b's'; 100_000].as_slice(),
+            &SetOptions::new(),
+        )?;
+        let tagged = SetOptions::new()
+            .expire(Duration::from_secs(3600))
+            .tag("grp");
+        cache.set_with("tagged", "v", &tagged)?;
+        cache.set_with(
+            "expired",
+            &1,
+            &SetOptions::new().expire(Duration::from_millis(1)),
+        )?;
+        cache.push(&"q1", Some("jobs"), Side::Back)?;
+        cache.push(&"q2", Some("jobs"), Side::Back)?;
+        cache.set("counter", &10)?;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    run_python(&py, "read", dir.path())?;
+
+    // And what Python then wrote into our directory reads back here.
+    let cache = Cache::open(dir.path())?;
+    assert_eq!(cache.get::<String>("from-python")?.as_deref(), Some("ok"));
+    assert_eq!(cache.get::<i64>("counter")?, Some(11));
+    assert!(!cache.contains("tagged")?);
+    assert!(cache.check(false)?.is_clean());
+    Ok(())
+}
