@@ -151,6 +151,26 @@ pub(crate) struct Stored {
     pub(crate) value: Value,
 }
 
+/// The existing row of a key.
+pub(crate) struct Found {
+    pub(crate) rowid: i64,
+    pub(crate) filename: Option<String>,
+    pub(crate) expire: Option<f64>,
+}
+
+impl Found {
+    fn is_live(&self, now: f64) -> bool {
+        self.expire.is_none_or(|t| t > now)
+    }
+}
+
+/// What a write puts into a row.
+pub(crate) struct Put<'a> {
+    pub(crate) now: f64,
+    pub(crate) opts: &'a SetOptions,
+    pub(crate) stored: &'a Stored,
+}
+
 /// A value read from a row: decoded already, or still in its file.
 pub(crate) enum Fetched<V> {
     Ready(V),
@@ -310,11 +330,10 @@ impl Cache {
         conn: &Connection,
         st: &mut TxnState,
         key: &Key,
-        existing: Option<(i64, Option<String>)>,
-        now: f64,
-        opts: &SetOptions,
-        stored: &Stored,
+        existing: Option<Found>,
+        put: &Put<'_>,
     ) -> Result<i64> {
+        let Put { now, opts, stored } = *put;
         let (key, raw) = key.to_sql();
         let expire = opts.expire_time(now);
         let tag = opts.tag_value();
@@ -322,7 +341,11 @@ impl Cache {
             st.created.push(name.clone());
         }
         let rowid = match existing {
-            Some((rowid, old_file)) => {
+            Some(Found {
+                rowid,
+                filename: old_file,
+                ..
+            }) => {
                 conn.prepare_cached(UPDATE)?.execute(params![
                     now,
                     expire,
@@ -355,16 +378,17 @@ impl Cache {
         Ok(rowid)
     }
 
-    /// The row for `key` (expired or not): rowid, file name, expiry.
-    pub(crate) fn find(
-        conn: &Connection,
-        key: &Key,
-    ) -> Result<Option<(i64, Option<String>, Option<f64>)>> {
+    /// The row for `key`, expired or not.
+    pub(crate) fn find(conn: &Connection, key: &Key) -> Result<Option<Found>> {
         let (k, raw) = key.to_sql();
         let mut stmt = conn.prepare_cached(FIND)?;
         let mut rows = stmt.query(params![k, raw])?;
         match rows.next()? {
-            Some(row) => Ok(Some((row.get(0)?, row.get(1)?, row.get(2)?))),
+            Some(row) => Ok(Some(Found {
+                rowid: row.get(0)?,
+                filename: row.get(1)?,
+                expire: row.get(2)?,
+            })),
             None => Ok(None),
         }
     }
@@ -424,8 +448,13 @@ impl Cache {
 
     fn set_stored(&self, key: &Key, stored: Stored, opts: &SetOptions) -> Result<()> {
         let result = self.write(|conn, st| {
-            let existing = Self::find(conn, key)?.map(|(rowid, file, _)| (rowid, file));
-            self.put_row(conn, st, key, existing, now(), opts, &stored)?;
+            let existing = Self::find(conn, key)?;
+            let put = Put {
+                now: now(),
+                opts,
+                stored: &stored,
+            };
+            self.put_row(conn, st, key, existing, &put)?;
             Ok(())
         });
         if result.is_err() {
@@ -463,12 +492,21 @@ impl Cache {
         let stored = self.store(encode(value)?)?;
         let result = self.write(|conn, st| {
             let now = now();
-            let existing = match Self::find(conn, &key)? {
-                Some((_, _, expire)) if expire.is_none_or(|t| t > now) => return Ok(false),
-                Some((rowid, file, _)) => Some((rowid, file)),
-                None => None,
-            };
-            self.put_row(conn, st, &key, existing, now, opts, &stored)?;
+            let existing = Self::find(conn, &key)?;
+            if existing.as_ref().is_some_and(|f| f.is_live(now)) {
+                return Ok(false);
+            }
+            self.put_row(
+                conn,
+                st,
+                &key,
+                existing,
+                &Put {
+                    now,
+                    opts,
+                    stored: &stored,
+                },
+            )?;
             Ok(true)
         });
         if !matches!(result, Ok(true)) {
@@ -489,7 +527,7 @@ impl Cache {
     /// # Ok::<(), diskcache_shard::Error>(())
     /// ```
     pub fn get<V: DeserializeOwned>(&self, key: &(impl Serialize + ?Sized)) -> Result<Option<V>> {
-        Ok(self.lookup(key)?.map(|(value, _, _)| value))
+        Ok(self.lookup(key)?.map(|entry| entry.value))
     }
 
     /// The value with its expiry time and tag.
@@ -509,17 +547,13 @@ impl Cache {
         &self,
         key: &(impl Serialize + ?Sized),
     ) -> Result<Option<Entry<V>>> {
-        Ok(self.lookup(key)?.map(|(value, expire, tag)| Entry {
-            value,
-            expire_time: to_system_time(expire),
-            tag,
-        }))
+        self.lookup(key)
     }
 
     fn lookup<V: DeserializeOwned>(
         &self,
         key: &(impl Serialize + ?Sized),
-    ) -> Result<Option<(V, Option<f64>, Option<Key>)>> {
+    ) -> Result<Option<Entry<V>>> {
         let key = encode(key)?;
         let now = now();
         let found = self.with_conn(|conn| {
@@ -540,9 +574,14 @@ impl Cache {
         })?;
         let result = match found {
             None => None,
-            Some((rowid, fetched, expire, tag)) => self
-                .finish(fetched)?
-                .map(|value| (rowid, (value, expire, tag))),
+            Some((rowid, fetched, expire, tag)) => self.finish(fetched)?.map(|value| {
+                let entry = Entry {
+                    value,
+                    expire_time: to_system_time(expire),
+                    tag,
+                };
+                (rowid, entry)
+            }),
         };
         let hit = result.as_ref().map(|(rowid, _)| *rowid);
         self.record_read(hit, now);
@@ -653,7 +692,8 @@ impl Cache {
         self.write(|conn, _| {
             let now = now();
             match Self::find(conn, &key)? {
-                Some((rowid, _, old)) if old.is_none_or(|t| t > now) => {
+                Some(found) if found.is_live(now) => {
+                    let rowid = found.rowid;
                     let expire_time = expire.map(|d| now + d.as_secs_f64());
                     conn.prepare_cached("UPDATE Cache SET expire_time = ?1 WHERE rowid = ?2")?
                         .execute(params![expire_time, rowid])?;
@@ -670,9 +710,9 @@ impl Cache {
         self.write(|conn, st| {
             let now = now();
             match Self::find(conn, &key)? {
-                Some((rowid, file, expire)) if expire.is_none_or(|t| t > now) => {
-                    conn.prepare_cached(DELETE_ROW)?.execute([rowid])?;
-                    st.obsolete.extend(file);
+                Some(found) if found.is_live(now) => {
+                    conn.prepare_cached(DELETE_ROW)?.execute([found.rowid])?;
+                    st.obsolete.extend(found.filename);
                     Ok(true)
                 }
                 _ => Ok(false),
@@ -742,7 +782,7 @@ impl Cache {
                     let expire: Option<f64> = row.get(1)?;
                     let file: Option<String> = row.get(2)?;
                     if expire.is_some_and(|t| t <= now) {
-                        Err(Some((rowid, file)))
+                        Err(Some(Found { rowid, filename: file, expire }))
                     } else {
                         match (row.get::<_, i64>(3)?, row.get_ref(4)?) {
                             (MODE_RAW, ValueRef::Integer(i)) => Ok((rowid, i)),
@@ -768,7 +808,8 @@ impl Cache {
                 Err(existing) => {
                     let value = default.ok_or(Error::NotFound)?.checked_add(delta).ok_or(Error::Overflow)?;
                     let stored = raw_stored(Value::Integer(value));
-                    self.put_row(conn, st, &key, existing, now, &SetOptions::default(), &stored)?;
+                    let put = Put { now, opts: &SetOptions::default(), stored: &stored };
+                    self.put_row(conn, st, &key, existing, &put)?;
                     Ok(value)
                 }
             }

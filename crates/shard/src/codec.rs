@@ -468,7 +468,7 @@ mod tests {
     #[test]
     fn native_shapes_stay_native() -> Result<()> {
         assert_eq!(encode(&-5i32)?, Key::Int(-5));
-        assert_eq!(encode(&u64::MAX)?.to_sql().1, false);
+        assert!(!encode(&u64::MAX)?.to_sql().1);
         assert_eq!(encode(&1.5f64)?, Key::Real(1.5));
         assert_eq!(encode("text")?, Key::Text("text".into()));
         assert_eq!(encode(&b"ab"[..])?, Key::Bytes(b"ab".to_vec()));

@@ -10,7 +10,7 @@ use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::cache::{Cache, DELETE_ROW, SetOptions, fetch, now};
+use crate::cache::{Cache, DELETE_ROW, Put, SetOptions, fetch, now};
 use crate::codec::{Key, encode};
 use crate::error::{Error, Result};
 use crate::txn::TxnState;
@@ -68,11 +68,18 @@ fn number(key: &Key) -> Result<i64> {
 
 const COLUMNS: &str = "rowid, key, raw, expire_time, mode, filename, value, size";
 
-/// Reads a queue row: rowid, key, expiry, and the value.
-fn queue_row<V: DeserializeOwned>(
-    cache: &Cache,
-    row: &Row<'_>,
-) -> Result<(i64, Key, Option<f64>, Option<String>, Option<V>)> {
+/// A row met while walking a queue.
+struct QueueRow<V> {
+    rowid: i64,
+    key: Key,
+    expire: Option<f64>,
+    file: Option<String>,
+    /// The value; `None` when expired or its file vanished.
+    value: Option<V>,
+}
+
+/// Reads a queue row.
+fn queue_row<V: DeserializeOwned>(cache: &Cache, row: &Row<'_>) -> Result<QueueRow<V>> {
     let rowid: i64 = row.get(0)?;
     let raw: bool = row.get(2)?;
     let key = Key::from_sql(row.get_ref(1)?, raw)?;
@@ -83,7 +90,13 @@ fn queue_row<V: DeserializeOwned>(
     } else {
         cache.finish(fetch::<V>(row, 4)?)?
     };
-    Ok((rowid, key, expire, file, value))
+    Ok(QueueRow {
+        rowid,
+        key,
+        expire,
+        file,
+        value,
+    })
 }
 
 impl Cache {
@@ -143,7 +156,17 @@ impl Cache {
                 return Err(Error::invalid("queue is full at this end"));
             }
             let key = queue_key(prefix, n);
-            self.put_row(conn, st, &key, None, now(), opts, &stored)?;
+            self.put_row(
+                conn,
+                st,
+                &key,
+                None,
+                &Put {
+                    now: now(),
+                    opts,
+                    stored: &stored,
+                },
+            )?;
             Ok(key)
         });
         if result.is_err() {
@@ -222,7 +245,13 @@ impl Cache {
             let Some(row) = rows.next()? else {
                 return Ok(None);
             };
-            let (rowid, key, expire, file, value) = queue_row::<V>(self, row)?;
+            let QueueRow {
+                rowid,
+                key,
+                expire,
+                file,
+                value,
+            } = queue_row::<V>(self, row)?;
             drop(rows);
             let live = expire.is_none_or(|t| t >= now());
             if live && !remove && value.is_some() {
