@@ -43,6 +43,15 @@ const INSERT: &str = "INSERT INTO Cache (key, raw, store_time, expire_time, acce
 const UPDATE: &str = "UPDATE Cache SET store_time = ?1, expire_time = ?2, access_time = ?1, \
                       access_count = 0, tag = ?3, size = ?4, mode = ?5, filename = ?6, value = ?7 \
                       WHERE rowid = ?8";
+/// A set in one statement, when the key is new or its current value has no
+/// file (the common case); it changes nothing, and returns no row, when the
+/// current value has a file, which the caller must then find and remove.
+const UPSERT: &str = "INSERT INTO Cache (key, raw, store_time, expire_time, access_time, \
+                      access_count, tag, size, mode, filename, value) \
+                      VALUES (?1, ?2, ?3, ?4, ?3, 0, ?5, ?6, ?7, ?8, ?9) \
+                      ON CONFLICT (key, raw) DO UPDATE SET store_time = ?3, expire_time = ?4, \
+                      access_time = ?3, access_count = 0, tag = ?5, size = ?6, mode = ?7, \
+                      filename = ?8, value = ?9 WHERE Cache.filename IS NULL RETURNING rowid";
 pub(crate) const DELETE_ROW: &str = "DELETE FROM Cache WHERE rowid = ?1";
 
 /// A disk cache in one directory, shared safely by threads and processes.
@@ -66,7 +75,10 @@ pub(crate) struct Inner {
     pub(crate) timeout: Duration,
     pub(crate) retry: bool,
     pub(crate) pending: Pending,
-    pub(crate) cull_sql: Option<String>,
+    /// The expired-rows query of a cull on write. LIMITs are literals
+    /// throughout: SQLite plans with the LIMIT's value, so a bound LIMIT
+    /// makes it re-prepare the statement whenever the value changes.
+    pub(crate) cull_expired_sql: String,
 }
 
 impl Drop for Inner {
@@ -79,7 +91,7 @@ impl Drop for Inner {
         if let Ok(conn) = self.conns.get() {
             if crate::txn::begin(&conn).is_ok() {
                 if batch.apply(&conn, self.settings.eviction_policy).is_ok() {
-                    let _ = conn.execute_batch("COMMIT");
+                    let _ = crate::txn::commit(&conn);
                 }
                 crate::txn::rollback(&conn);
             }
@@ -249,9 +261,11 @@ impl Cache {
         let db = dir.join(files::DB_NAME);
         let (settings, page_size) = schema::open(&db, &builder, timeout)?;
         let conns = Connections::new(db, settings.connection_pragmas(), timeout);
-        let cull_sql = settings.eviction_policy.order_column().map(|col| {
-            format!("SELECT rowid, filename FROM Cache WHERE rowid != ?1 ORDER BY {col} LIMIT ?2")
-        });
+        let cull_expired_sql = format!(
+            "SELECT rowid, filename FROM Cache WHERE expire_time IS NOT NULL \
+             AND expire_time < ?1 ORDER BY expire_time LIMIT {}",
+            settings.cull_limit
+        );
         Ok(Cache {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -264,7 +278,7 @@ impl Cache {
                 timeout,
                 retry: builder.handle_retry(),
                 pending: Pending::default(),
-                cull_sql,
+                cull_expired_sql,
             }),
         })
     }
@@ -321,6 +335,40 @@ impl Cache {
         if let Some(name) = &stored.filename {
             files::remove(&self.inner.dir, name);
         }
+    }
+
+    /// Writes the row for `key` in one statement unless its current value
+    /// has a file; returns the rowid, or `None` when nothing was written.
+    fn upsert(
+        &self,
+        conn: &Connection,
+        st: &mut TxnState,
+        key: &Key,
+        put: &Put<'_>,
+    ) -> Result<Option<i64>> {
+        let Put { now, opts, stored } = *put;
+        let (key, raw) = key.to_sql();
+        let mut stmt = conn.prepare_cached(UPSERT)?;
+        let mut rows = stmt.query(params![
+            key,
+            raw,
+            now,
+            opts.expire_time(now),
+            opts.tag_value(),
+            stored.size,
+            stored.mode,
+            stored.filename,
+            stored.value
+        ])?;
+        let rowid = match rows.next()? {
+            Some(row) => row.get(0)?,
+            None => return Ok(None),
+        };
+        drop(rows);
+        if let Some(name) = &stored.filename {
+            st.created.push(name.clone());
+        }
+        Ok(Some(rowid))
     }
 
     /// Writes the row for `key`: updates the existing one (its old file
@@ -448,12 +496,15 @@ impl Cache {
 
     fn set_stored(&self, key: &Key, stored: Stored, opts: &SetOptions) -> Result<()> {
         let result = self.write(|conn, st| {
-            let existing = Self::find(conn, key)?;
             let put = Put {
                 now: now(),
                 opts,
                 stored: &stored,
             };
+            if let Some(rowid) = self.upsert(conn, st, key, &put)? {
+                return self.cull_on_write(conn, st, put.now, rowid, stored.size);
+            }
+            let existing = Self::find(conn, key)?;
             self.put_row(conn, st, key, existing, &put)?;
             Ok(())
         });

@@ -6,8 +6,8 @@ use crate::cache::Cache;
 use crate::codec::Key;
 use crate::error::Result;
 
-/// Keys fetched per query.
-const PAGE: i64 = 100;
+/// Keys fetched per query (a literal `LIMIT 100` in the queries).
+const PAGE: usize = 100;
 
 /// An iterator over a cache's keys, in insertion order or its reverse.
 ///
@@ -62,18 +62,18 @@ impl Keys {
     fn fill(&mut self) -> Result<()> {
         let (sql, bound) = if self.reverse {
             (
-                "SELECT rowid, key, raw FROM Cache WHERE rowid < ?1 ORDER BY rowid DESC LIMIT ?2",
+                "SELECT rowid, key, raw FROM Cache WHERE rowid < ?1 ORDER BY rowid DESC LIMIT 100",
                 self.cursor.unwrap_or(i64::MAX),
             )
         } else {
             (
-                "SELECT rowid, key, raw FROM Cache WHERE rowid > ?1 ORDER BY rowid ASC LIMIT ?2",
+                "SELECT rowid, key, raw FROM Cache WHERE rowid > ?1 ORDER BY rowid ASC LIMIT 100",
                 self.cursor.unwrap_or(i64::MIN),
             )
         };
         let page = self.cache.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(sql)?;
-            let mut rows = stmt.query(rusqlite::params![bound, PAGE])?;
+            let mut rows = stmt.query([bound])?;
             let mut page = Vec::new();
             while let Some(row) = rows.next()? {
                 let rowid: i64 = row.get(0)?;
@@ -82,7 +82,7 @@ impl Keys {
             }
             Ok(page)
         })?;
-        if (page.len() as i64) < PAGE {
+        if page.len() < PAGE {
             self.done = true;
         }
         if let Some((rowid, _)) = page.last() {

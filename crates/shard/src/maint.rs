@@ -12,8 +12,14 @@ use crate::schema::{CREATE_TAG_INDEX, DROP_TAG_INDEX};
 use crate::txn::TxnState;
 
 /// Rows removed per transaction by the bulk operations, so that other
-/// writers get the lock between batches.
+/// writers get the lock between batches. It appears as a literal `LIMIT 100`
+/// in their queries (see `Inner::cull_expired_sql` for why).
 const BATCH: i64 = 100;
+
+/// The query selecting up to `limit` rows in policy order, skipping `?1`.
+fn policy_select(column: &str, limit: i64) -> String {
+    format!("SELECT rowid, filename FROM Cache WHERE rowid != ?1 ORDER BY {column} LIMIT {limit}")
+}
 
 /// Hit and miss counts (see [`Cache::stats`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,26 +68,27 @@ impl Cache {
         if limit == 0 {
             return Ok(());
         }
-        limit -= delete_selected(
-            conn,
-            st,
-            "SELECT rowid, filename FROM Cache WHERE expire_time IS NOT NULL \
-             AND expire_time < ?1 AND rowid != ?3 ORDER BY expire_time LIMIT ?2",
-            params![now, limit, rowid],
-        )?;
-        let Some(select) = &self.inner.cull_sql else {
+        // One probe answers both questions: is anything expired, and is the
+        // volume at the limit? The deletes run only when there is work.
+        let (earliest, volume) = self.cull_probe(conn)?;
+        if earliest.is_some_and(|t| t < now) {
+            limit -= delete_selected(conn, st, &self.inner.cull_expired_sql, params![now])?;
+        }
+        let Some(column) = settings.eviction_policy.order_column() else {
             return Ok(());
         };
-        if limit <= 0 || self.volume_in(conn)? < settings.size_limit {
+        if limit <= 0 || volume < settings.size_limit {
             return Ok(());
         }
+        // Expired rows just deleted free no pages until commit; the volume
+        // probed before them is still the one to compare.
         self.apply_pending(conn)?;
         let keep = if u64::try_from(size).unwrap_or(0) > settings.size_limit {
             0
         } else {
             rowid
         };
-        delete_selected(conn, st, select, params![keep, limit])?;
+        delete_selected(conn, st, &policy_select(column, limit), params![keep])?;
         Ok(())
     }
 
@@ -99,15 +106,30 @@ impl Cache {
         Ok(())
     }
 
+    /// The earliest expiry time of any row, and the volume.
+    fn cull_probe(&self, conn: &Connection) -> Result<(Option<f64>, u64)> {
+        let (earliest, pages, files): (Option<f64>, i64, i64) = conn
+            .prepare_cached(
+                "SELECT (SELECT min(expire_time) FROM Cache WHERE expire_time IS NOT NULL), \
+                 page_count, coalesce((SELECT value FROM Settings WHERE key = 'size'), 0) \
+                 FROM pragma_page_count()",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok((earliest, self.volume_of(pages, files)))
+    }
+
+    fn volume_of(&self, pages: i64, files: i64) -> u64 {
+        u64::try_from(pages).unwrap_or(0) * self.inner.page_size + u64::try_from(files).unwrap_or(0)
+    }
+
     fn volume_in(&self, conn: &Connection) -> Result<u64> {
-        let pages: i64 = conn
-            .prepare_cached("SELECT page_count FROM pragma_page_count()")?
-            .query_row([], |r| r.get(0))?;
-        let files: i64 = conn
-            .prepare_cached("SELECT coalesce((SELECT value FROM Settings WHERE key = 'size'), 0)")?
-            .query_row([], |r| r.get(0))?;
-        Ok(u64::try_from(pages).unwrap_or(0) * self.inner.page_size
-            + u64::try_from(files).unwrap_or(0))
+        let (pages, files): (i64, i64) = conn
+            .prepare_cached(
+                "SELECT page_count, coalesce((SELECT value FROM Settings WHERE key = 'size'), 0) \
+                 FROM pragma_page_count()",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(self.volume_of(pages, files))
     }
 
     /// The cache's size on disk in bytes: database pages plus value files.
@@ -116,15 +138,11 @@ impl Cache {
     }
 
     /// Deletes, batch by batch (one transaction each), the rows `select`
-    /// yields (it must bind `?1` to the batch size).
-    fn delete_batches(&self, select: &str, extra: &[&dyn ToSql]) -> Result<u64> {
+    /// yields (it must end in `LIMIT 100`, the batch size).
+    fn delete_batches(&self, select: &str, args: &[&dyn ToSql]) -> Result<u64> {
         let mut total = 0u64;
         loop {
-            let removed = self.write(|conn, st| {
-                let mut args: Vec<&dyn ToSql> = vec![&BATCH];
-                args.extend_from_slice(extra);
-                delete_selected(conn, st, select, &args)
-            })?;
+            let removed = self.write(|conn, st| delete_selected(conn, st, select, args))?;
             total += u64::try_from(removed).unwrap_or(0);
             if removed < BATCH {
                 return Ok(total);
@@ -136,7 +154,7 @@ impl Cache {
     pub fn expire(&self) -> Result<u64> {
         self.delete_batches(
             "SELECT rowid, filename FROM Cache WHERE expire_time IS NOT NULL \
-             AND expire_time < ?2 ORDER BY expire_time LIMIT ?1",
+             AND expire_time < ?1 ORDER BY expire_time LIMIT 100",
             &[&now()],
         )
     }
@@ -155,9 +173,10 @@ impl Cache {
     /// ```
     pub fn cull(&self) -> Result<u64> {
         let mut removed = self.expire()?;
-        let Some(select) = self.inner.cull_sql.clone() else {
+        let Some(column) = self.inner.settings.eviction_policy.order_column() else {
             return Ok(removed);
         };
+        let select = policy_select(column, BATCH);
         let size_limit = self.inner.settings.size_limit;
         loop {
             let n = self.write(|conn, st| {
@@ -165,7 +184,7 @@ impl Cache {
                     return Ok(0);
                 }
                 self.apply_pending(conn)?;
-                delete_selected(conn, st, &select, params![0, BATCH])
+                delete_selected(conn, st, &select, params![0])
             })?;
             removed += u64::try_from(n).unwrap_or(0);
             if n == 0 {
@@ -178,7 +197,7 @@ impl Cache {
     pub fn evict(&self, tag: impl Into<Key>) -> Result<u64> {
         let tag = tag.into().into_value();
         self.delete_batches(
-            "SELECT rowid, filename FROM Cache WHERE tag = ?2 ORDER BY rowid LIMIT ?1",
+            "SELECT rowid, filename FROM Cache WHERE tag = ?1 ORDER BY rowid LIMIT 100",
             &[&tag],
         )
     }
@@ -194,7 +213,7 @@ impl Cache {
             )
         })?;
         self.delete_batches(
-            "SELECT rowid, filename FROM Cache WHERE rowid <= ?2 ORDER BY rowid LIMIT ?1",
+            "SELECT rowid, filename FROM Cache WHERE rowid <= ?1 ORDER BY rowid LIMIT 100",
             &[&last],
         )
     }

@@ -17,6 +17,11 @@ use crate::error::{Error, Result};
 use crate::settings::{EvictionPolicy, JournalMode, METADATA, Settings};
 use crate::{busy, conn, txn};
 
+/// The schema. The triggers do what python-diskcache's do (keep the
+/// `count` and `size` rows of `Settings` current) but skip updates that
+/// change nothing, so that a write of a small value does not dirty the
+/// `Settings` page; python-diskcache creates its triggers only if absent, so
+/// a directory keeps whichever set it was created with.
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS Settings (key TEXT NOT NULL UNIQUE, value);
 CREATE TABLE IF NOT EXISTS Cache (
@@ -34,13 +39,13 @@ CREATE TRIGGER IF NOT EXISTS Settings_count_delete AFTER DELETE ON Cache
     FOR EACH ROW BEGIN
     UPDATE Settings SET value = value - 1 WHERE key = 'count'; END;
 CREATE TRIGGER IF NOT EXISTS Settings_size_insert AFTER INSERT ON Cache
-    FOR EACH ROW BEGIN
+    FOR EACH ROW WHEN NEW.size != 0 BEGIN
     UPDATE Settings SET value = value + NEW.size WHERE key = 'size'; END;
 CREATE TRIGGER IF NOT EXISTS Settings_size_update AFTER UPDATE OF size ON Cache
-    FOR EACH ROW BEGIN
+    FOR EACH ROW WHEN NEW.size != OLD.size BEGIN
     UPDATE Settings SET value = value + NEW.size - OLD.size WHERE key = 'size'; END;
 CREATE TRIGGER IF NOT EXISTS Settings_size_delete AFTER DELETE ON Cache
-    FOR EACH ROW BEGIN
+    FOR EACH ROW WHEN OLD.size != 0 BEGIN
     UPDATE Settings SET value = value - OLD.size WHERE key = 'size'; END;
 ";
 

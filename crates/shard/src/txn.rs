@@ -89,15 +89,25 @@ fn pop(id: u64) {
     });
 }
 
+/// Runs a statement that returns no rows through the statement cache
+/// (`execute_batch` would parse it again on every call).
+pub(crate) fn exec(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
 pub(crate) fn begin(conn: &Connection) -> Result<()> {
     crate::busy::reset();
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    Ok(())
+    exec(conn, "BEGIN IMMEDIATE")
+}
+
+pub(crate) fn commit(conn: &Connection) -> Result<()> {
+    exec(conn, "COMMIT")
 }
 
 pub(crate) fn rollback(conn: &Connection) {
     if !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = exec(conn, "ROLLBACK");
     }
 }
 
@@ -120,7 +130,7 @@ impl Cache {
             let mut state = TxnState::default();
             let result = begin(&conn).and_then(|()| {
                 let value = f(&conn, &mut state)?;
-                conn.execute_batch("COMMIT")?;
+                commit(&conn)?;
                 Ok(value)
             });
             match result {
@@ -210,7 +220,7 @@ impl Cache {
         pop(id);
         let state = state.take();
         match result {
-            Ok(value) => match conn.execute_batch("COMMIT") {
+            Ok(value) => match commit(&conn) {
                 Ok(()) => {
                     state.committed(&self.inner.dir);
                     Ok(value)
@@ -218,7 +228,7 @@ impl Cache {
                 Err(e) => {
                     rollback(&conn);
                     state.rolled_back(&self.inner.dir);
-                    Err(Error::from(e).into())
+                    Err(e.into())
                 }
             },
             Err(e) => {
