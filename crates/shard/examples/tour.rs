@@ -37,11 +37,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("stored and read back a struct: {back:?}");
 
     // Expiry and tags.
-    let opts = SetOptions::new().expire(Duration::from_millis(200)).tag("session");
+    let opts = SetOptions::new()
+        .expire(Duration::from_millis(200))
+        .tag("session");
     cache.set_with("token", "abc123", &opts)?;
     println!("token present: {}", cache.contains("token")?);
     std::thread::sleep(Duration::from_millis(250));
-    println!("token after its 200 ms expiry: {:?}", cache.get::<String>("token")?);
+    println!(
+        "token after its 200 ms expiry: {:?}",
+        cache.get::<String>("token")?
+    );
 
     // Counters, atomically from several threads.
     let threads: Vec<_> = (0..4)
@@ -58,7 +63,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for t in threads {
         t.join().map_err(|_| "thread panicked")??;
     }
-    println!("4 threads x 250 increments = {:?}", cache.get::<i64>("hits")?);
+    println!(
+        "4 threads x 250 increments = {:?}",
+        cache.get::<i64>("hits")?
+    );
 
     // A queue.
     for job in ["crawl", "index", "report"] {
@@ -72,7 +80,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let blob = vec![7u8; 4 << 20];
     cache.set_reader("blob", &mut blob.as_slice(), &SetOptions::new())?;
     let mapped = cache.read("blob")?.ok_or("blob missing")?;
-    println!("4 MiB value read back, memory-mapped: {}, bytes equal: {}", mapped.is_mapped(), *mapped == blob[..]);
+    println!(
+        "4 MiB value read back, memory-mapped: {}, bytes equal: {}",
+        mapped.is_mapped(),
+        *mapped == blob[..]
+    );
     drop(mapped);
 
     // A transaction.
@@ -97,7 +109,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stats = cache.stats()?;
     println!("hits {}, misses {}", stats.hits, stats.misses);
     let report = cache.check(false)?;
-    println!("check: {}", if report.is_clean() { "clean".to_string() } else { format!("{report:?}") });
+    println!(
+        "check: {}",
+        if report.is_clean() {
+            "clean".to_string()
+        } else {
+            format!("{report:?}")
+        }
+    );
     println!("cleared {} entries", cache.clear()?);
     Ok(())
 }
