@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use rusqlite::{Connection, ToSql, params};
 
-use crate::cache::{Cache, DELETE_ROW, now};
+use crate::cache::{Cache, DELETE_ROW, Written, now};
 use crate::codec::Key;
 use crate::error::Result;
 use crate::schema::{CREATE_TAG_INDEX, DROP_TAG_INDEX};
@@ -53,14 +53,14 @@ fn delete_selected(
 impl Cache {
     /// Culls after a write, inside its transaction: up to `cull_limit`
     /// expired rows, then, while the volume is at or over the size limit,
-    /// rows in policy order. The row just written (`rowid`) is kept unless
+    /// rows in policy order. The row just written (`written`) is kept unless
     /// it alone exceeds the size limit.
     pub(crate) fn cull_on_write(
         &self,
         conn: &Connection,
         st: &mut TxnState,
         now: f64,
-        rowid: i64,
+        written: Written<'_>,
         size: i64,
     ) -> Result<()> {
         let settings = &self.inner.settings;
@@ -86,7 +86,10 @@ impl Cache {
         let keep = if u64::try_from(size).unwrap_or(0) > settings.size_limit {
             0
         } else {
-            rowid
+            match written {
+                Written::Row(rowid) => rowid,
+                Written::Key(key) => Self::find(conn, key)?.map_or(0, |f| f.rowid),
+            }
         };
         delete_selected(conn, st, &policy_select(column, limit), params![keep])?;
         Ok(())
