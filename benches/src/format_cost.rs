@@ -30,11 +30,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(3);
     let dir = tempfile::tempdir()?;
     let variants = [
-        ("floor: kv table, INSERT OR REPLACE", "CREATE TABLE kv (key BLOB PRIMARY KEY, value BLOB);".to_string()),
+        (
+            "floor: kv table, INSERT OR REPLACE",
+            "CREATE TABLE kv (key BLOB PRIMARY KEY, value BLOB);".to_string(),
+        ),
         ("Cache with its key index", TABLES.to_string()),
-        ("+ eviction index (store_time)", format!("{TABLES}{POLICY_INDEX}")),
+        (
+            "+ eviction index (store_time)",
+            format!("{TABLES}{POLICY_INDEX}"),
+        ),
         ("+ count trigger", format!("{TABLES}{COUNT_TRIGGER}")),
-        ("+ both: the format", format!("{TABLES}{POLICY_INDEX}{COUNT_TRIGGER}")),
+        (
+            "+ both: the format",
+            format!("{TABLES}{POLICY_INDEX}{COUNT_TRIGGER}"),
+        ),
     ];
     let mut conns = Vec::new();
     for (i, (_, schema)) in variants.iter().enumerate() {
@@ -55,8 +64,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let (k, v) = (key(n), value(n));
                 samples[i].time(|| -> rusqlite::Result<()> {
                     if i == 0 {
-                        conn.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?
-                            .execute(params![k, v])?;
+                        conn.prepare_cached(
+                            "INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)",
+                        )?
+                        .execute(params![k, v])?;
                     } else {
                         conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
                         conn.prepare_cached(INSERT)?.execute(params![k, now(), v])?;

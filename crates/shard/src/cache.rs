@@ -66,6 +66,13 @@ pub struct Cache {
     pub(crate) inner: Arc<Inner>,
 }
 
+// A handle is shared across threads; this fails to compile if it stops
+// being `Send + Sync`.
+const _: fn() = || {
+    fn shared<T: Send + Sync + Clone + 'static>() {}
+    shared::<Cache>();
+};
+
 pub(crate) struct Inner {
     pub(crate) id: u64,
     pub(crate) dir: PathBuf,
@@ -209,7 +216,7 @@ pub(crate) fn now() -> f64 {
 
 pub(crate) fn to_system_time(t: Option<f64>) -> Option<SystemTime> {
     t.and_then(|t| Duration::try_from_secs_f64(t).ok())
-        .map(|d| UNIX_EPOCH + d)
+        .and_then(|d| UNIX_EPOCH.checked_add(d))
 }
 
 /// Decodes the value columns `(mode, filename, value)` starting at `at`.

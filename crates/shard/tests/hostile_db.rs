@@ -88,3 +88,26 @@ fn a_garbage_database_is_an_error_not_a_panic() -> Result<(), Box<dyn std::error
     );
     Ok(())
 }
+
+#[test]
+fn absurd_times_in_rows_are_handled() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let cache = Cache::open(dir.path())?;
+    cache.set("far", &1)?;
+    cache.set("nan", &2)?;
+    let db = Connection::open(dir.path().join("cache.db"))?;
+    db.execute("UPDATE Cache SET expire_time = 1e300 WHERE key = 'far'", [])?;
+    db.execute("UPDATE Cache SET expire_time = -5 WHERE key = 'nan'", [])?;
+    let far = cache.get_entry::<i64>("far")?.ok_or("far is live")?;
+    assert_eq!(far.value, 1);
+    assert_eq!(
+        far.expire_time, None,
+        "an unrepresentable time is reported as none"
+    );
+    assert_eq!(
+        cache.get::<i64>("nan")?,
+        None,
+        "a time in the past is expired"
+    );
+    Ok(())
+}
