@@ -243,6 +243,23 @@ pub(crate) fn fetch<V: DeserializeOwned>(row: &Row<'_>, at: usize) -> Result<Fet
     }
 }
 
+/// Runs `f` on the live (unexpired) row of `key`, if there is one. The
+/// row's columns are those of `GET`.
+pub(crate) fn with_live_row<T>(
+    conn: &Connection,
+    key: &Key,
+    now: f64,
+    f: impl FnOnce(&Row<'_>) -> Result<T>,
+) -> Result<Option<T>> {
+    let (k, raw) = key.to_sql();
+    let mut stmt = conn.prepare_cached(GET)?;
+    let mut rows = stmt.query(params![k, raw, now])?;
+    match rows.next()? {
+        Some(row) => f(row).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Decodes the bytes of a value file.
 fn decode_file<V: DeserializeOwned>(mode: i64, bytes: &[u8]) -> Result<V> {
     match mode {
@@ -622,20 +639,16 @@ impl Cache {
         let key = encode(key)?;
         let now = now();
         let found = self.with_conn(|conn| {
-            let (k, raw) = key.to_sql();
-            let mut stmt = conn.prepare_cached(GET)?;
-            let mut rows = stmt.query(params![k, raw, now])?;
-            let Some(row) = rows.next()? else {
-                return Ok(None);
-            };
-            let rowid: i64 = row.get(0)?;
-            let fetched = fetch::<V>(row, 1)?;
-            let expire: Option<f64> = row.get(5)?;
-            let tag = match row.get_ref(6)? {
-                ValueRef::Null => None,
-                v => Some(Key::from_sql(v, true)?),
-            };
-            Ok(Some((rowid, fetched, expire, tag)))
+            with_live_row(conn, &key, now, |row| {
+                let rowid: i64 = row.get(0)?;
+                let fetched = fetch::<V>(row, 1)?;
+                let expire: Option<f64> = row.get(5)?;
+                let tag = match row.get_ref(6)? {
+                    ValueRef::Null => None,
+                    v => Some(Key::from_sql(v, true)?),
+                };
+                Ok((rowid, fetched, expire, tag))
+            })
         })?;
         let result = match found {
             None => None,
@@ -705,24 +718,20 @@ impl Cache {
         let key = encode(key)?;
         let now = now();
         let found = self.with_conn(|conn| {
-            let (k, raw) = key.to_sql();
-            let mut stmt = conn.prepare_cached(GET)?;
-            let mut rows = stmt.query(params![k, raw, now])?;
-            let Some(row) = rows.next()? else {
-                return Ok(None);
-            };
-            let rowid: i64 = row.get(0)?;
-            let mode: i64 = row.get(1)?;
-            let name: Option<String> = row.get(2)?;
-            let size: i64 = row.get(4)?;
-            let bytes: std::result::Result<Vec<u8>, (String, i64)> =
-                match (mode, name, row.get_ref(3)?) {
-                    (MODE_BINARY | MODE_TEXT, Some(name), _) => Err((name, size)),
-                    (MODE_RAW, None, ValueRef::Blob(b) | ValueRef::Text(b)) => Ok(b.to_vec()),
-                    (MODE_PICKLE, _, _) => return Err(Error::Pickled),
-                    _ => return Err(Error::mismatch("value is not bytes or text")),
-                };
-            Ok(Some((rowid, bytes)))
+            with_live_row(conn, &key, now, |row| {
+                let rowid: i64 = row.get(0)?;
+                let mode: i64 = row.get(1)?;
+                let name: Option<String> = row.get(2)?;
+                let size: i64 = row.get(4)?;
+                let bytes: std::result::Result<Vec<u8>, (String, i64)> =
+                    match (mode, name, row.get_ref(3)?) {
+                        (MODE_BINARY | MODE_TEXT, Some(name), _) => Err((name, size)),
+                        (MODE_RAW, None, ValueRef::Blob(b) | ValueRef::Text(b)) => Ok(b.to_vec()),
+                        (MODE_PICKLE, _, _) => return Err(Error::Pickled),
+                        _ => return Err(Error::mismatch("value is not bytes or text")),
+                    };
+                Ok((rowid, bytes))
+            })
         })?;
         let result = match found {
             None => None,
@@ -798,16 +807,17 @@ impl Cache {
     pub fn pop<V: DeserializeOwned>(&self, key: &(impl Serialize + ?Sized)) -> Result<Option<V>> {
         let key = encode(key)?;
         self.write(|conn, st| {
-            let (k, raw) = key.to_sql();
-            let mut stmt = conn.prepare_cached(GET)?;
-            let mut rows = stmt.query(params![k, raw, now()])?;
-            let Some(row) = rows.next()? else {
+            let found = with_live_row(conn, &key, now(), |row| {
+                let value = self.finish(fetch::<V>(row, 1)?)?;
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, Option<String>>(2)?,
+                    value,
+                ))
+            })?;
+            let Some((rowid, file, value)) = found else {
                 return Ok(None);
             };
-            let rowid: i64 = row.get(0)?;
-            let value = self.finish(fetch::<V>(row, 1)?)?;
-            let file: Option<String> = row.get(2)?;
-            drop(rows);
             conn.prepare_cached(DELETE_ROW)?.execute([rowid])?;
             st.obsolete.extend(file);
             Ok(value)
