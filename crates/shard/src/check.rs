@@ -7,9 +7,10 @@ use std::time::{Duration, SystemTime};
 
 use rusqlite::Connection;
 
-use crate::cache::{Cache, DELETE_ROW};
+use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::files;
+use crate::row::DELETE_ROW;
 use crate::txn::TxnState;
 
 /// Orphan files younger than this are left alone by a fix: a writer may

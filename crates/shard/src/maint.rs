@@ -5,9 +5,10 @@ use std::sync::atomic::Ordering;
 
 use rusqlite::{Connection, ToSql, params};
 
-use crate::cache::{Cache, DELETE_ROW, Written, now};
+use crate::cache::{Cache, now};
 use crate::codec::Key;
 use crate::error::Result;
+use crate::row::{DELETE_ROW, Written};
 use crate::schema::{CREATE_TAG_INDEX, DROP_TAG_INDEX};
 use crate::txn::TxnState;
 

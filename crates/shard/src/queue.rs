@@ -10,9 +10,10 @@ use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::cache::{Cache, DELETE_ROW, Put, SetOptions, fetch, now};
+use crate::cache::{Cache, SetOptions, now};
 use crate::codec::{Key, encode};
 use crate::error::{Error, Result};
+use crate::row::{DELETE_ROW, Put, fetch};
 use crate::txn::TxnState;
 
 const FIRST: i64 = 500_000_000_000_000;

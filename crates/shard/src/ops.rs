@@ -1,0 +1,471 @@
+//! The operations on single entries: set, add, get, read, contains, touch,
+//! delete, pop, incr/decr and len.
+
+use std::io::Read;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use rusqlite::params;
+use rusqlite::types::{Value, ValueRef};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cache::{Cache, Entry, SetOptions, now, to_system_time};
+use crate::codec::{Key, encode};
+use crate::error::{Error, Result};
+use crate::files::{self, ValueBytes};
+use crate::row::{
+    DELETE_ROW, Fetched, Found, MODE_BINARY, MODE_PICKLE, MODE_RAW, MODE_TEXT, Put, Stored,
+    Written, decode_file, fetch, file_stored, raw_stored, with_live_row,
+};
+use crate::settings::{EvictionPolicy, Synchronous};
+
+impl Cache {
+    /// Stores `value` under `key`, replacing any previous value.
+    ///
+    /// ```
+    /// let cache = diskcache_shard::Cache::builder().open_temp()?;
+    /// cache.set(&42, &vec![1u8, 2, 3])?;
+    /// assert_eq!(cache.get::<Vec<u8>>(&42)?, Some(vec![1, 2, 3]));
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn set<K: Serialize + ?Sized, V: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+    ) -> Result<()> {
+        self.set_with(key, value, &SetOptions::default())
+    }
+
+    /// Stores `value` under `key` with an expiry and/or tag.
+    pub fn set_with<K: Serialize + ?Sized, V: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        opts: &SetOptions,
+    ) -> Result<()> {
+        let key = encode(key)?;
+        let stored = self.store(encode(value)?)?;
+        self.set_stored(&key, stored, opts)
+    }
+
+    /// Stores the bytes `reader` yields under `key`, streaming them into a
+    /// value file without holding them in memory. Returns the byte count.
+    ///
+    /// ```
+    /// let cache = diskcache_shard::Cache::builder().open_temp()?;
+    /// let data = vec![7u8; 1 << 20];
+    /// assert_eq!(cache.set_reader("big", &mut data.as_slice(), &Default::default())?, 1 << 20);
+    /// let read = cache.read("big")?.expect("stored");
+    /// assert!(read.is_mapped());
+    /// assert_eq!(&read[..], &data[..]);
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn set_reader<K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        reader: &mut dyn Read,
+        opts: &SetOptions,
+    ) -> Result<u64> {
+        let key = encode(key)?;
+        let durable = self.inner.settings.sqlite_synchronous == Synchronous::Full;
+        let (name, size) = files::write_new(&self.inner.dir, reader, durable)?;
+        self.set_stored(&key, file_stored(MODE_BINARY, name, size), opts)?;
+        Ok(size)
+    }
+
+    fn set_stored(&self, key: &Key, stored: Stored, opts: &SetOptions) -> Result<()> {
+        let result = self.write(|conn, st| {
+            let put = Put {
+                now: now(),
+                opts,
+                stored: &stored,
+            };
+            if self.upsert(conn, st, key, &put)? {
+                return self.cull_on_write(conn, st, put.now, Written::Key(key), stored.size);
+            }
+            let existing = Self::find(conn, key)?;
+            self.put_row(conn, st, key, existing, &put)?;
+            Ok(())
+        });
+        if result.is_err() {
+            self.discard(&stored);
+        }
+        result
+    }
+
+    /// Stores `value` only if `key` is absent (or expired), atomically.
+    /// Returns whether it was stored.
+    ///
+    /// ```
+    /// let cache = diskcache_shard::Cache::builder().open_temp()?;
+    /// assert!(cache.add("k", &1)?);
+    /// assert!(!cache.add("k", &2)?);
+    /// assert_eq!(cache.get::<i64>("k")?, Some(1));
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn add<K: Serialize + ?Sized, V: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+    ) -> Result<bool> {
+        self.add_with(key, value, &SetOptions::default())
+    }
+
+    /// [`add`](Cache::add) with an expiry and/or tag.
+    pub fn add_with<K: Serialize + ?Sized, V: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        opts: &SetOptions,
+    ) -> Result<bool> {
+        let key = encode(key)?;
+        let stored = self.store(encode(value)?)?;
+        let result = self.write(|conn, st| {
+            let now = now();
+            let existing = Self::find(conn, &key)?;
+            if existing.as_ref().is_some_and(|f| f.is_live(now)) {
+                return Ok(false);
+            }
+            self.put_row(
+                conn,
+                st,
+                &key,
+                existing,
+                &Put {
+                    now,
+                    opts,
+                    stored: &stored,
+                },
+            )?;
+            Ok(true)
+        });
+        if !matches!(result, Ok(true)) {
+            self.discard(&stored);
+        }
+        result
+    }
+
+    /// The value stored under `key`, or `None` when it is absent or expired.
+    /// A value of another type is an [`Error::TypeMismatch`].
+    ///
+    /// ```
+    /// let cache = diskcache_shard::Cache::builder().open_temp()?;
+    /// cache.set("n", &7)?;
+    /// assert_eq!(cache.get::<i64>("n")?, Some(7));
+    /// assert_eq!(cache.get::<i64>("missing")?, None);
+    /// assert!(cache.get::<String>("n").is_err());
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn get<V: DeserializeOwned>(&self, key: &(impl Serialize + ?Sized)) -> Result<Option<V>> {
+        Ok(self.lookup(key)?.map(|entry| entry.value))
+    }
+
+    /// The value with its expiry time and tag.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskcache_shard::{Cache, Key, SetOptions};
+    /// let cache = Cache::builder().open_temp()?;
+    /// cache.set_with("k", "v", &SetOptions::new().expire(Duration::from_secs(9)).tag("t"))?;
+    /// let entry = cache.get_entry::<String>("k")?.expect("present");
+    /// assert_eq!(entry.value, "v");
+    /// assert!(entry.expire_time.is_some());
+    /// assert_eq!(entry.tag, Some(Key::Text("t".into())));
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn get_entry<V: DeserializeOwned>(
+        &self,
+        key: &(impl Serialize + ?Sized),
+    ) -> Result<Option<Entry<V>>> {
+        self.lookup(key)
+    }
+
+    fn lookup<V: DeserializeOwned>(
+        &self,
+        key: &(impl Serialize + ?Sized),
+    ) -> Result<Option<Entry<V>>> {
+        let key = encode(key)?;
+        let now = now();
+        let found = self.with_conn(|conn| {
+            with_live_row(conn, &key, now, |row| {
+                let rowid: i64 = row.get(0)?;
+                let fetched = fetch::<V>(row, 1)?;
+                let expire: Option<f64> = row.get(5)?;
+                let tag = match row.get_ref(6)? {
+                    ValueRef::Null => None,
+                    v => Some(Key::from_sql(v, true)?),
+                };
+                Ok((rowid, fetched, expire, tag))
+            })
+        })?;
+        let result = match found {
+            None => None,
+            Some((rowid, fetched, expire, tag)) => self.finish(fetched)?.map(|value| {
+                let entry = Entry {
+                    value,
+                    expire_time: to_system_time(expire),
+                    tag,
+                };
+                (rowid, entry)
+            }),
+        };
+        let hit = result.as_ref().map(|(rowid, _)| *rowid);
+        self.record_read(hit, now);
+        Ok(result.map(|(_, v)| v))
+    }
+
+    /// Reads a file-backed value; `None` when the file vanished (the entry
+    /// was removed by another handle after we read its row).
+    pub(crate) fn finish<V: DeserializeOwned>(&self, fetched: Fetched<V>) -> Result<Option<V>> {
+        match fetched {
+            Fetched::Ready(v) => Ok(Some(v)),
+            Fetched::File { mode, name } => match files::read(&self.inner.dir, &name)? {
+                Some(bytes) => Ok(Some(decode_file(mode, &bytes)?)),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// Notes a read for statistics and the access-ordered policies.
+    fn record_read(&self, hit: Option<i64>, now: f64) {
+        let stats = self.inner.statistics.load(Ordering::Relaxed);
+        let track = self.policy().tracks_access();
+        if !stats && !track {
+            return;
+        }
+        let rowid = if track { hit } else { None };
+        if self.inner.pending.record(hit.is_some(), stats, rowid, now) {
+            let _ = self.flush_pending();
+        }
+    }
+
+    /// Writes pending access records and statistics.
+    pub(crate) fn flush_pending(&self) -> Result<()> {
+        let batch = self.inner.pending.take();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let policy = self.policy();
+        match self.write(|conn, _| batch.apply(conn, policy)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.inner.pending.restore(batch);
+                Err(e)
+            }
+        }
+    }
+
+    /// The value's bytes: a memory map of its file when it is file-backed
+    /// (zero-copy), else a copy of the bytes or text in the database.
+    /// Numbers and MessagePack values are a [`Error::TypeMismatch`].
+    ///
+    /// A mapped file is never modified by the cache, and removing the entry
+    /// leaves an existing map valid. A process outside the cache that
+    /// truncates the file while it is mapped makes access fault.
+    pub fn read(&self, key: &(impl Serialize + ?Sized)) -> Result<Option<ValueBytes>> {
+        let key = encode(key)?;
+        let now = now();
+        let found = self.with_conn(|conn| {
+            with_live_row(conn, &key, now, |row| {
+                let rowid: i64 = row.get(0)?;
+                let mode: i64 = row.get(1)?;
+                let name: Option<String> = row.get(2)?;
+                let size: i64 = row.get(4)?;
+                let bytes: std::result::Result<Vec<u8>, (String, i64)> =
+                    match (mode, name, row.get_ref(3)?) {
+                        (MODE_BINARY | MODE_TEXT, Some(name), _) => Err((name, size)),
+                        (MODE_RAW, None, ValueRef::Blob(b) | ValueRef::Text(b)) => Ok(b.to_vec()),
+                        (MODE_PICKLE, _, _) => return Err(Error::Pickled),
+                        _ => return Err(Error::mismatch("value is not bytes or text")),
+                    };
+                Ok((rowid, bytes))
+            })
+        })?;
+        let result = match found {
+            None => None,
+            Some((rowid, Ok(bytes))) => Some((rowid, ValueBytes::Owned(bytes))),
+            Some((rowid, Err((name, size)))) => {
+                let size = u64::try_from(size).map_err(|_| Error::corrupt("negative size"))?;
+                files::map(&self.inner.dir, &name, size)?.map(|m| (rowid, m))
+            }
+        };
+        self.record_read(result.as_ref().map(|(r, _)| *r), now);
+        Ok(result.map(|(_, b)| b))
+    }
+
+    /// Whether `key` is present and not expired.
+    pub fn contains(&self, key: &(impl Serialize + ?Sized)) -> Result<bool> {
+        let key = encode(key)?;
+        let now = now();
+        self.with_conn(|conn| {
+            let (k, raw) = key.to_sql();
+            let mut stmt = conn.prepare_cached(
+                "SELECT 1 FROM Cache WHERE key = ?1 AND raw = ?2 \
+                 AND (expire_time IS NULL OR expire_time > ?3)",
+            )?;
+            Ok(stmt.exists(params![k, raw, now])?)
+        })
+    }
+
+    /// Sets a new expiry on a present entry (`None`: never expires).
+    /// Returns whether the entry was present.
+    pub fn touch(&self, key: &(impl Serialize + ?Sized), expire: Option<Duration>) -> Result<bool> {
+        let key = encode(key)?;
+        self.write(|conn, _| {
+            let now = now();
+            match Self::find(conn, &key)? {
+                Some(found) if found.is_live(now) => {
+                    let rowid = found.rowid;
+                    let expire_time = expire.map(|d| now + d.as_secs_f64());
+                    conn.prepare_cached("UPDATE Cache SET expire_time = ?1 WHERE rowid = ?2")?
+                        .execute(params![expire_time, rowid])?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+    }
+
+    /// Removes `key`. Returns whether it was present (and not expired).
+    pub fn delete(&self, key: &(impl Serialize + ?Sized)) -> Result<bool> {
+        let key = encode(key)?;
+        self.write(|conn, st| {
+            let now = now();
+            match Self::find(conn, &key)? {
+                Some(found) if found.is_live(now) => {
+                    conn.prepare_cached(DELETE_ROW)?.execute([found.rowid])?;
+                    st.obsolete.extend(found.filename);
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+    }
+
+    /// Removes `key` and returns its value. A value of another type is an
+    /// error and the entry stays.
+    ///
+    /// ```
+    /// let cache = diskcache_shard::Cache::builder().open_temp()?;
+    /// cache.set("k", "v")?;
+    /// assert_eq!(cache.pop::<String>("k")?.as_deref(), Some("v"));
+    /// assert_eq!(cache.pop::<String>("k")?, None);
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn pop<V: DeserializeOwned>(&self, key: &(impl Serialize + ?Sized)) -> Result<Option<V>> {
+        let key = encode(key)?;
+        self.write(|conn, st| {
+            let found = with_live_row(conn, &key, now(), |row| {
+                let value = self.finish(fetch::<V>(row, 1)?)?;
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, Option<String>>(2)?,
+                    value,
+                ))
+            })?;
+            let Some((rowid, file, value)) = found else {
+                return Ok(None);
+            };
+            conn.prepare_cached(DELETE_ROW)?.execute([rowid])?;
+            st.obsolete.extend(file);
+            Ok(value)
+        })
+    }
+
+    /// Adds `delta` to the integer stored under `key`, atomically, and
+    /// returns the new value. An absent key starts from `default`, or is
+    /// [`Error::NotFound`] when `default` is `None`; a stored value that is
+    /// not an integer is [`Error::TypeMismatch`].
+    ///
+    /// ```
+    /// let cache = diskcache_shard::Cache::builder().open_temp()?;
+    /// assert_eq!(cache.incr("hits", 1, Some(0))?, 1);
+    /// assert_eq!(cache.incr("hits", 5, Some(0))?, 6);
+    /// assert_eq!(cache.decr("hits", 2, Some(0))?, 4);
+    /// assert!(cache.incr("absent", 1, None).is_err());
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn incr(
+        &self,
+        key: &(impl Serialize + ?Sized),
+        delta: i64,
+        default: Option<i64>,
+    ) -> Result<i64> {
+        let key = encode(key)?;
+        self.write(|conn, st| {
+            let now = now();
+            let (k, raw) = key.to_sql();
+            let mut stmt = conn.prepare_cached(
+                "SELECT rowid, expire_time, filename, mode, value FROM Cache WHERE key = ?1 AND raw = ?2",
+            )?;
+            let mut rows = stmt.query(params![k, raw])?;
+            let current = match rows.next()? {
+                Some(row) => {
+                    let rowid: i64 = row.get(0)?;
+                    let expire: Option<f64> = row.get(1)?;
+                    let file: Option<String> = row.get(2)?;
+                    if expire.is_some_and(|t| t <= now) {
+                        Err(Some(Found { rowid, filename: file, expire }))
+                    } else {
+                        match (row.get::<_, i64>(3)?, row.get_ref(4)?) {
+                            (MODE_RAW, ValueRef::Integer(i)) => Ok((rowid, i)),
+                            _ => return Err(Error::mismatch("incr on a value that is not an integer")),
+                        }
+                    }
+                }
+                None => Err(None),
+            };
+            drop(rows);
+            match current {
+                Ok((rowid, value)) => {
+                    let value = value.checked_add(delta).ok_or(Error::Overflow)?;
+                    let access = match self.policy() {
+                        EvictionPolicy::LeastRecentlyUsed => ", access_time = ?1",
+                        EvictionPolicy::LeastFrequentlyUsed => ", access_count = access_count + 1",
+                        _ => "",
+                    };
+                    let sql = format!("UPDATE Cache SET store_time = ?1, value = ?2{access} WHERE rowid = ?3");
+                    conn.prepare_cached(&sql)?.execute(params![now, value, rowid])?;
+                    Ok(value)
+                }
+                Err(existing) => {
+                    let value = default.ok_or(Error::NotFound)?.checked_add(delta).ok_or(Error::Overflow)?;
+                    let stored = raw_stored(Value::Integer(value));
+                    let put = Put { now, opts: &SetOptions::default(), stored: &stored };
+                    self.put_row(conn, st, &key, existing, &put)?;
+                    Ok(value)
+                }
+            }
+        })
+    }
+
+    /// Subtracts `delta`; see [`incr`](Cache::incr).
+    pub fn decr(
+        &self,
+        key: &(impl Serialize + ?Sized),
+        delta: i64,
+        default: Option<i64>,
+    ) -> Result<i64> {
+        self.incr(key, delta.checked_neg().ok_or(Error::Overflow)?, default)
+    }
+
+    /// The number of entries, expired ones included until they are culled.
+    pub fn len(&self) -> Result<u64> {
+        self.metadata("count")
+    }
+
+    /// Whether the cache holds no entries.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    pub(crate) fn metadata(&self, name: &str) -> Result<u64> {
+        self.with_conn(|conn| {
+            let v: i64 = conn
+                .prepare_cached("SELECT value FROM Settings WHERE key = ?1")?
+                .query_row([name], |r| r.get(0))?;
+            Ok(u64::try_from(v).unwrap_or(0))
+        })
+    }
+}
