@@ -1,0 +1,163 @@
+//! Operations over every shard: counts, statistics, iteration and
+//! maintenance. Cheap reads run shard after shard; the maintenance
+//! operations, which do I/O, run on all shards in parallel.
+
+use diskcache_shard::{Cache, CheckReport, Key, Stats};
+
+use crate::error::Result;
+use crate::fanout::FanoutCache;
+
+/// What [`FanoutCache::check`] found, shard by shard.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FanoutReport {
+    /// One report per shard, in shard order.
+    pub shards: Vec<CheckReport>,
+}
+
+impl FanoutReport {
+    /// True when no shard has a problem.
+    pub fn is_clean(&self) -> bool {
+        self.shards.iter().all(CheckReport::is_clean)
+    }
+}
+
+impl FanoutCache {
+    /// Runs `f` on every shard at once, one thread per shard.
+    fn parallel<T: Send>(
+        &self,
+        f: impl Fn(&Cache) -> diskcache_shard::Result<T> + Sync,
+    ) -> Result<Vec<T>> {
+        let results: Vec<diskcache_shard::Result<T>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .shards()
+                .iter()
+                .map(|shard| scope.spawn(|| f(shard)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        Ok(results
+            .into_iter()
+            .collect::<diskcache_shard::Result<_>>()?)
+    }
+
+    /// The sum of `f` over the shards, one after another.
+    fn sum(&self, f: impl Fn(&Cache) -> diskcache_shard::Result<u64>) -> Result<u64> {
+        let mut total = 0;
+        for shard in self.shards() {
+            total += f(shard)?;
+        }
+        Ok(total)
+    }
+
+    /// Entries in all shards.
+    pub fn len(&self) -> Result<u64> {
+        self.sum(Cache::len)
+    }
+
+    /// Whether every shard is empty.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Bytes on disk over all shards.
+    pub fn volume(&self) -> Result<u64> {
+        self.sum(Cache::volume)
+    }
+
+    /// Hits and misses summed over the shards.
+    pub fn stats(&self) -> Result<Stats> {
+        let mut total = Stats::default();
+        for shard in self.shards() {
+            let s = shard.stats()?;
+            total.hits += s.hits;
+            total.misses += s.misses;
+        }
+        Ok(total)
+    }
+
+    /// Turns statistics on or off in every shard.
+    pub fn set_statistics(&self, on: bool) -> Result<()> {
+        for shard in self.shards() {
+            shard.set_statistics(on)?;
+        }
+        Ok(())
+    }
+
+    /// Sets every shard's counts to zero, returning their sum as it was.
+    pub fn reset_stats(&self) -> Result<Stats> {
+        let mut total = Stats::default();
+        for shard in self.shards() {
+            let s = shard.reset_stats()?;
+            total.hits += s.hits;
+            total.misses += s.misses;
+        }
+        Ok(total)
+    }
+
+    /// Every key, shard by shard, each shard's oldest first; each key is
+    /// visited once.
+    pub fn keys(&self) -> impl Iterator<Item = Result<Key>> + '_ {
+        self.shards().iter().flat_map(|s| s.keys().map(|k| Ok(k?)))
+    }
+
+    /// Every key in the reverse order of [`keys`](FanoutCache::keys).
+    pub fn keys_rev(&self) -> impl Iterator<Item = Result<Key>> + '_ {
+        self.shards()
+            .iter()
+            .rev()
+            .flat_map(|s| s.keys_rev().map(|k| Ok(k?)))
+    }
+
+    /// Checks (and with `fix` repairs) every shard, in parallel.
+    pub fn check(&self, fix: bool) -> Result<FanoutReport> {
+        Ok(FanoutReport {
+            shards: self.parallel(|s| s.check(fix))?,
+        })
+    }
+
+    /// Removes expired entries from every shard, in parallel; how many.
+    pub fn expire(&self) -> Result<u64> {
+        Ok(self.parallel(Cache::expire)?.into_iter().sum())
+    }
+
+    /// Culls every shard to its share of the size limit, in parallel.
+    pub fn cull(&self) -> Result<u64> {
+        Ok(self.parallel(Cache::cull)?.into_iter().sum())
+    }
+
+    /// Removes the entries tagged `tag` from every shard, in parallel.
+    pub fn evict(&self, tag: impl Into<Key>) -> Result<u64> {
+        let tag: Key = tag.into();
+        Ok(self.parallel(|s| s.evict(tag.clone()))?.into_iter().sum())
+    }
+
+    /// Removes every entry from every shard, in parallel.
+    pub fn clear(&self) -> Result<u64> {
+        Ok(self.parallel(Cache::clear)?.into_iter().sum())
+    }
+
+    /// Creates the tag index in every shard.
+    pub fn create_tag_index(&self) -> Result<()> {
+        self.parallel(Cache::create_tag_index).map(drop)
+    }
+
+    /// Drops the tag index in every shard.
+    pub fn drop_tag_index(&self) -> Result<()> {
+        self.parallel(Cache::drop_tag_index).map(drop)
+    }
+
+    /// Writes pending records and closes idle connections of every shard.
+    pub fn close(self) -> Result<()> {
+        for shard in self.shards() {
+            shard.clone().close()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,317 @@
+//! [`FanoutCache`]: the handle and the operations routed to one shard.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use diskcache_shard::{Cache, CacheBuilder, Entry, Key, SetOptions, Side, ValueBytes};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::builder::FanoutBuilder;
+use crate::error::{Error, Result};
+use crate::layout::{self, ShardHash};
+
+/// A disk cache spread over N independent shards (`000/`, `001/`, … of one
+/// directory). A key lives in shard `hash(key) mod N`, so writers to
+/// different shards never wait for each other, and each shard culls its own
+/// share of the size limit.
+///
+/// **Timeouts.** Where a [`Cache`] returns [`diskcache_shard::Error::Timeout`],
+/// a `FanoutCache` reports "not stored": writes return `false` (or `None`),
+/// reads return a miss. With a short timeout this bounds every call's
+/// latency, which is what a web service under load wants; with the shards'
+/// `retry` option set, writes wait instead.
+///
+/// ```
+/// use diskcache_fanout::FanoutCache;
+/// let dir = tempfile::tempdir()?;
+/// let cache = FanoutCache::open(dir.path())?;
+/// assert!(cache.set("k", "v")?);
+/// assert_eq!(cache.get::<String>("k")?.as_deref(), Some("v"));
+/// assert_eq!(cache.len()?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct FanoutCache {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) dir: PathBuf,
+    pub(crate) hash: ShardHash,
+    pub(crate) shards: Vec<Cache>,
+    /// The shard settings, for named sub-caches.
+    pub(crate) sub: CacheBuilder,
+}
+
+/// A shard result with a busy lock turned into `fallback`.
+fn or_timeout<T>(result: diskcache_shard::Result<T>, fallback: T) -> Result<T> {
+    match result {
+        Err(e) if e.is_timeout() => Ok(fallback),
+        other => Ok(other?),
+    }
+}
+
+impl FanoutCache {
+    /// A builder to choose the shard count, hash and shard settings.
+    pub fn builder() -> FanoutBuilder {
+        FanoutBuilder::new()
+    }
+
+    /// Opens the fanout cache in `dir` with recorded (or default) settings.
+    pub fn open(dir: impl AsRef<Path>) -> Result<FanoutCache> {
+        FanoutBuilder::new().open(dir)
+    }
+
+    /// The cache directory.
+    pub fn directory(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The shards, in order.
+    pub fn shards(&self) -> &[Cache] {
+        &self.inner.shards
+    }
+
+    /// The hash that assigns keys to shards.
+    pub fn shard_hash(&self) -> ShardHash {
+        self.inner.hash
+    }
+
+    /// The shard that holds `key`.
+    pub fn shard_for<K: Serialize + ?Sized>(&self, key: &K) -> Result<&Cache> {
+        let key = Key::from_value(key)?;
+        let index = self.inner.hash.shard_of(&key, self.inner.shards.len());
+        Ok(&self.inner.shards[index])
+    }
+
+    /// The shard that holds the queue `prefix`.
+    fn queue_shard(&self, prefix: Option<&str>) -> Result<&Cache> {
+        self.shard_for(prefix.unwrap_or(""))
+    }
+
+    /// Stores `value` under `key`; `false` when the shard stayed locked.
+    pub fn set<K: Serialize + ?Sized, V: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+    ) -> Result<bool> {
+        self.set_with(key, value, &SetOptions::default())
+    }
+
+    /// [`set`](FanoutCache::set) with an expiry and/or tag.
+    pub fn set_with<K: Serialize + ?Sized, V: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        opts: &SetOptions,
+    ) -> Result<bool> {
+        or_timeout(
+            self.shard_for(key)?
+                .set_with(key, value, opts)
+                .map(|()| true),
+            false,
+        )
+    }
+
+    /// Streams `reader` into a value file stored under `key`; the byte
+    /// count, or `None` when the shard stayed locked.
+    pub fn set_reader<K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        reader: &mut dyn Read,
+        opts: &SetOptions,
+    ) -> Result<Option<u64>> {
+        or_timeout(
+            self.shard_for(key)?.set_reader(key, reader, opts).map(Some),
+            None,
+        )
+    }
+
+    /// Stores `value` only if `key` is absent; `false` when present or when
+    /// the shard stayed locked.
+    pub fn add<K: Serialize + ?Sized, V: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+    ) -> Result<bool> {
+        self.add_with(key, value, &SetOptions::default())
+    }
+
+    /// [`add`](FanoutCache::add) with an expiry and/or tag.
+    pub fn add_with<K: Serialize + ?Sized, V: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        opts: &SetOptions,
+    ) -> Result<bool> {
+        or_timeout(self.shard_for(key)?.add_with(key, value, opts), false)
+    }
+
+    /// The value under `key`; `None` when absent, expired, or the shard
+    /// stayed locked.
+    pub fn get<V: DeserializeOwned>(&self, key: &(impl Serialize + ?Sized)) -> Result<Option<V>> {
+        or_timeout(self.shard_for(key)?.get(key), None)
+    }
+
+    /// The value with its expiry time and tag.
+    pub fn get_entry<V: DeserializeOwned>(
+        &self,
+        key: &(impl Serialize + ?Sized),
+    ) -> Result<Option<Entry<V>>> {
+        or_timeout(self.shard_for(key)?.get_entry(key), None)
+    }
+
+    /// The value's bytes, memory-mapped when file-backed (see [`Cache::read`]).
+    pub fn read(&self, key: &(impl Serialize + ?Sized)) -> Result<Option<ValueBytes>> {
+        or_timeout(self.shard_for(key)?.read(key), None)
+    }
+
+    /// Whether `key` is present and not expired.
+    pub fn contains(&self, key: &(impl Serialize + ?Sized)) -> Result<bool> {
+        or_timeout(self.shard_for(key)?.contains(key), false)
+    }
+
+    /// Sets a new expiry on a present entry.
+    pub fn touch(&self, key: &(impl Serialize + ?Sized), expire: Option<Duration>) -> Result<bool> {
+        or_timeout(self.shard_for(key)?.touch(key, expire), false)
+    }
+
+    /// Removes `key`; whether it was present.
+    pub fn delete(&self, key: &(impl Serialize + ?Sized)) -> Result<bool> {
+        or_timeout(self.shard_for(key)?.delete(key), false)
+    }
+
+    /// Removes `key` and returns its value.
+    pub fn pop<V: DeserializeOwned>(&self, key: &(impl Serialize + ?Sized)) -> Result<Option<V>> {
+        or_timeout(self.shard_for(key)?.pop(key), None)
+    }
+
+    /// Adds `delta` atomically (see [`Cache::incr`]); `None` when the shard
+    /// stayed locked.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskcache_fanout::FanoutCache::open(dir.path())?;
+    /// assert_eq!(cache.incr("n", 2, Some(0))?, Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn incr(
+        &self,
+        key: &(impl Serialize + ?Sized),
+        delta: i64,
+        default: Option<i64>,
+    ) -> Result<Option<i64>> {
+        or_timeout(
+            self.shard_for(key)?.incr(key, delta, default).map(Some),
+            None,
+        )
+    }
+
+    /// Subtracts `delta`; see [`incr`](FanoutCache::incr).
+    pub fn decr(
+        &self,
+        key: &(impl Serialize + ?Sized),
+        delta: i64,
+        default: Option<i64>,
+    ) -> Result<Option<i64>> {
+        or_timeout(
+            self.shard_for(key)?.decr(key, delta, default).map(Some),
+            None,
+        )
+    }
+
+    /// Pushes onto the queue `prefix`, which lives whole in one shard (the
+    /// one its prefix hashes to); the new key, or `None` when that shard
+    /// stayed locked.
+    pub fn push<V: Serialize + ?Sized>(
+        &self,
+        value: &V,
+        prefix: Option<&str>,
+        side: Side,
+    ) -> Result<Option<Key>> {
+        self.push_with(value, prefix, side, &SetOptions::default())
+    }
+
+    /// [`push`](FanoutCache::push) with an expiry and/or tag.
+    pub fn push_with<V: Serialize + ?Sized>(
+        &self,
+        value: &V,
+        prefix: Option<&str>,
+        side: Side,
+        opts: &SetOptions,
+    ) -> Result<Option<Key>> {
+        or_timeout(
+            self.queue_shard(prefix)?
+                .push_with(value, prefix, side, opts)
+                .map(Some),
+            None,
+        )
+    }
+
+    /// Removes and returns the item at `side` of the queue `prefix`.
+    pub fn pull<V: DeserializeOwned>(
+        &self,
+        prefix: Option<&str>,
+        side: Side,
+    ) -> Result<Option<(Key, V)>> {
+        or_timeout(self.queue_shard(prefix)?.pull(prefix, side), None)
+    }
+
+    /// Returns the item at `side` of the queue `prefix` without removing it.
+    pub fn peek<V: DeserializeOwned>(
+        &self,
+        prefix: Option<&str>,
+        side: Side,
+    ) -> Result<Option<(Key, V)>> {
+        or_timeout(self.queue_shard(prefix)?.peek(prefix, side), None)
+    }
+
+    /// Runs `f` as one atomic unit over every shard: all shards are locked,
+    /// always in shard order (so two transactions cannot deadlock), for the
+    /// whole call. Operations of this cache inside `f` join the transaction.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskcache_fanout::FanoutCache::builder().shards(3).open(dir.path())?;
+    /// cache.transact(|| {
+    ///     for i in 0..10 {
+    ///         cache.set(&i, &i)?;
+    ///     }
+    ///     Ok::<_, diskcache_fanout::Error>(())
+    /// })?;
+    /// assert_eq!(cache.len()?, 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn transact<T, E: From<Error>>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        /// Carries the caller's error through the shards' transactions.
+        enum Carry<E> {
+            Caller(E),
+            Shard(diskcache_shard::Error),
+        }
+        impl<E> From<diskcache_shard::Error> for Carry<E> {
+            fn from(e: diskcache_shard::Error) -> Self {
+                Carry::Shard(e)
+            }
+        }
+        fn nest<T, E>(shards: &[Cache], f: impl FnOnce() -> Result<T, E>) -> Result<T, Carry<E>> {
+            match shards.split_first() {
+                None => f().map_err(Carry::Caller),
+                Some((first, rest)) => first.transact(|| nest(rest, f)),
+            }
+        }
+        nest(&self.inner.shards, f).map_err(|e| match e {
+            Carry::Caller(e) => e,
+            Carry::Shard(e) => E::from(Error::from(e)),
+        })
+    }
+
+    /// The cache named `name`, in `<dir>/cache/<name>`, with the shards'
+    /// settings (as python-diskcache places it).
+    pub fn cache(&self, name: &str) -> Result<Cache> {
+        let dir = layout::sub_dir(&self.inner.dir, "cache", name)?;
+        Ok(self.inner.sub.clone().open(dir)?)
+    }
+}
