@@ -109,6 +109,33 @@ impl Key {
     }
 }
 
+/// The newtype name under which a [`Key::Packed`] serializes itself, so that
+/// encoding a `Key` yields the same `Key` (see `Classify`).
+const PACKED_KEY: &str = "$diskcache::PackedKey";
+
+/// A `Key` serializes to the value it stands for, so it can be passed back
+/// wherever a key is taken: `cache.get(&key)` finds the entry `key` came from.
+impl Serialize for Key {
+    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Key::Int(i) => s.serialize_i64(*i),
+            Key::Real(r) => s.serialize_f64(*r),
+            Key::Text(t) => s.serialize_str(t),
+            Key::Bytes(b) => s.serialize_bytes(b),
+            Key::Packed(b) => s.serialize_newtype_struct(PACKED_KEY, &Raw(b)),
+        }
+    }
+}
+
+/// Bytes that serialize as a byte string.
+struct Raw<'a>(&'a [u8]);
+
+impl Serialize for Raw<'_> {
+    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
 /// Encodes a value: natively where its shape allows, else as MessagePack.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Key> {
     match value.serialize(Classify) {
@@ -231,10 +258,13 @@ impl ser::Serializer for Classify {
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
-        _: &'static str,
+        name: &'static str,
         value: &T,
     ) -> Result<Key, NotRaw> {
-        value.serialize(self)
+        match value.serialize(self)? {
+            Key::Bytes(b) if name == PACKED_KEY => Ok(Key::Packed(b)),
+            other => Ok(other),
+        }
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<Bytes, NotRaw> {
         Ok(Bytes(Vec::with_capacity(len.unwrap_or(0))))
@@ -495,6 +525,20 @@ mod tests {
         assert!(matches!(encode(&true)?, Key::Packed(_)));
         let nan = encode(&f64::NAN)?;
         assert!(nan.decode::<f64>()?.is_nan());
+        Ok(())
+    }
+
+    #[test]
+    fn a_key_encodes_to_itself() -> Result<()> {
+        for key in [
+            Key::Int(-4),
+            Key::Real(2.5),
+            Key::Text("t".into()),
+            Key::Bytes(vec![1, 2]),
+            encode(&("tuple", 1))?,
+        ] {
+            assert_eq!(encode(&key)?, key);
+        }
         Ok(())
     }
 

@@ -74,6 +74,7 @@ mod ops;
 mod queue;
 mod row;
 mod schema;
+mod seq;
 mod settings;
 mod txn;
 
@@ -86,4 +87,5 @@ pub use files::ValueBytes;
 pub use iter::Keys;
 pub use maint::Stats;
 pub use queue::Side;
+pub use seq::QueueIter;
 pub use settings::{EvictionPolicy, JournalMode, Settings, Synchronous};

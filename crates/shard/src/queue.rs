@@ -29,7 +29,7 @@ pub enum Side {
 }
 
 impl Side {
-    fn order(self) -> &'static str {
+    pub(crate) fn order(self) -> &'static str {
         match self {
             Side::Front => "ASC",
             Side::Back => "DESC",
@@ -38,7 +38,7 @@ impl Side {
 }
 
 /// The exclusive key bounds of a queue.
-fn bounds(prefix: Option<&str>) -> (Value, Value) {
+pub(crate) fn bounds(prefix: Option<&str>) -> (Value, Value) {
     match prefix {
         None => (Value::Integer(0), Value::Integer(MAX)),
         Some(p) => (
@@ -48,7 +48,7 @@ fn bounds(prefix: Option<&str>) -> (Value, Value) {
     }
 }
 
-fn queue_key(prefix: Option<&str>, n: i64) -> Key {
+pub(crate) fn queue_key(prefix: Option<&str>, n: i64) -> Key {
     match prefix {
         None => Key::Int(n),
         Some(p) => Key::Text(format!("{p}-{n:015}")),
@@ -56,7 +56,7 @@ fn queue_key(prefix: Option<&str>, n: i64) -> Key {
 }
 
 /// The number in a queue key.
-fn number(key: &Key) -> Result<i64> {
+pub(crate) fn number(key: &Key) -> Result<i64> {
     match key {
         Key::Int(n) => Ok(*n),
         Key::Text(t) => t
@@ -67,20 +67,20 @@ fn number(key: &Key) -> Result<i64> {
     }
 }
 
-const COLUMNS: &str = "rowid, key, raw, expire_time, mode, filename, value, size";
+pub(crate) const COLUMNS: &str = "rowid, key, raw, expire_time, mode, filename, value, size";
 
 /// A row met while walking a queue.
-struct QueueRow<V> {
-    rowid: i64,
-    key: Key,
-    expire: Option<f64>,
-    file: Option<String>,
+pub(crate) struct QueueRow<V> {
+    pub(crate) rowid: i64,
+    pub(crate) key: Key,
+    pub(crate) expire: Option<f64>,
+    pub(crate) file: Option<String>,
     /// The value; `None` when expired or its file vanished.
-    value: Option<V>,
+    pub(crate) value: Option<V>,
 }
 
 /// Reads a queue row.
-fn queue_row<V: DeserializeOwned>(cache: &Cache, row: &Row<'_>) -> Result<QueueRow<V>> {
+pub(crate) fn queue_row<V: DeserializeOwned>(cache: &Cache, row: &Row<'_>) -> Result<QueueRow<V>> {
     let rowid: i64 = row.get(0)?;
     let raw: bool = row.get(2)?;
     let key = Key::from_sql(row.get_ref(1)?, raw)?;
