@@ -1,0 +1,82 @@
+//! A disk-and-file backed cache: persistent, thread-safe and process-safe,
+//! with no server to run, on the on-disk format of python-diskcache 5.x.
+//!
+//! ```
+//! use diskcache::{Cache, Deque, FanoutCache, Index};
+//! ```
+//!
+//! is all most programs need:
+//!
+//! - [`Cache`]: one directory, one SQLite index plus files for large
+//!   values. Every write is a transaction; reads never wait for writers.
+//! - [`FanoutCache`]: N caches (shards) in one directory; a key goes to one
+//!   shard, so writers to different shards never contend. With a short
+//!   timeout a busy shard reports "not stored" instead of blocking.
+//! - [`Deque`]: a persistent double-ended queue.
+//! - [`Index`]: a persistent mapping in insertion order that never evicts.
+//!
+//! # A tour
+//!
+//! ```
+//! use std::time::Duration;
+//! use diskcache::{Cache, CacheBuilder, Deque, EvictionPolicy, FanoutCache, Index, Named, SetOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//!
+//! // A cache bounded to 64 MiB that evicts the least recently used entries.
+//! let cache = Cache::builder()
+//!     .size_limit(64 << 20)
+//!     .eviction_policy(EvictionPolicy::LeastRecentlyUsed)
+//!     .open(dir.path().join("single"))?;
+//! cache.set("answer", &42)?;
+//! cache.set_with("session", "token", &SetOptions::new().expire(Duration::from_secs(300)))?;
+//! assert_eq!(cache.get::<i64>("answer")?, Some(42));
+//!
+//! // Any serde type is a value (and a key).
+//! #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+//! struct User { name: String, admin: bool }
+//! cache.set(&("user", 7), &User { name: "ada".into(), admin: true })?;
+//! assert!(cache.get::<User>(&("user", 7))?.is_some_and(|u| u.admin));
+//!
+//! // Eight shards with a 10 ms lock timeout.
+//! let fanout = FanoutCache::builder()
+//!     .shards(8)
+//!     .cache(CacheBuilder::new().timeout(Duration::from_millis(10)))
+//!     .open(dir.path().join("fanout"))?;
+//! assert!(fanout.set("k", "v")?); // false would mean "not stored in time"
+//!
+//! // Persistent collections, standalone or named inside a fanout cache.
+//! let jobs: Deque<String> = fanout.deque("jobs")?;
+//! jobs.append(&"crawl".to_string())?;
+//! assert_eq!(jobs.pop_left()?.as_deref(), Some("crawl"));
+//! let seen: Index<String, u64> = Index::open(dir.path().join("seen"))?;
+//! seen.insert(&"https://example.org".to_string(), &1)?;
+//! assert_eq!(seen.len()?, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The engine's documentation (format, durability, size limits, processes)
+//! is in [`shard`]; sharding in [`fanout`].
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod deque;
+mod index;
+mod named;
+
+pub use deque::Deque;
+pub use diskcache_fanout::{
+    Error as FanoutError, FanoutBuilder, FanoutCache, FanoutReport, ShardHash,
+};
+pub use diskcache_shard::{
+    Cache, CacheBuilder, CheckReport, Entry, Error, EvictionPolicy, JournalMode, Key, Problem,
+    Result, SetOptions, Settings, Side, Stats, Synchronous, ValueBytes,
+};
+pub use index::Index;
+pub use named::Named;
+
+/// The single-directory cache engine.
+pub use diskcache_shard as shard;
+
+/// The sharded cache.
+pub use diskcache_fanout as fanout;
