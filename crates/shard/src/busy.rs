@@ -2,10 +2,13 @@
 //!
 //! SQLite's default busy handler sleeps at least a millisecond between
 //! attempts, and then longer; a write transaction here lasts tens of
-//! microseconds, so that sleep dominates the tail latency of writers that
-//! contend. This handler yields the CPU for the first attempts, then sleeps
-//! for a time that grows from a few microseconds to at most a millisecond,
-//! until the caller's timeout has passed.
+//! microseconds, and a writer that commits takes the lock again within a
+//! couple of microseconds, so a waiter that sleeps keeps missing the moment
+//! the lock is free. This handler retries after a yield (about a
+//! microsecond apart) for the first 200 µs of a wait, then sleeps 20 µs
+//! between attempts, and only after 5 ms of waiting backs off to pauses of
+//! up to a millisecond (a long transaction is holding the lock; spinning
+//! would only burn CPU), until the caller's timeout has passed.
 //!
 //! SQLite's C callback takes a plain function pointer, so the timeout and the
 //! start of the current wait are kept per thread: every cache operation sets
@@ -51,7 +54,7 @@ pub(crate) fn handler(attempt: i32) -> bool {
     if elapsed >= timeout {
         return false;
     }
-    let pause = backoff(attempt);
+    let pause = backoff(elapsed);
     if pause.is_zero() {
         std::thread::yield_now();
     } else {
@@ -60,18 +63,17 @@ pub(crate) fn handler(attempt: i32) -> bool {
     true
 }
 
-/// The pause before retry `attempt`: yields first, then 10 µs growing by
-/// half each time, capped at one millisecond.
-fn backoff(attempt: i32) -> Duration {
-    const YIELDS: i32 = 8;
-    if attempt < YIELDS {
-        return Duration::ZERO;
+/// The pause before the next attempt, after waiting `elapsed`.
+fn backoff(elapsed: Duration) -> Duration {
+    const SPIN: Duration = Duration::from_micros(200);
+    const SHORT: Duration = Duration::from_millis(5);
+    if elapsed < SPIN {
+        Duration::ZERO
+    } else if elapsed < SHORT {
+        Duration::from_micros(20)
+    } else {
+        (elapsed / 10).min(Duration::from_millis(1))
     }
-    let mut micros: u64 = 10;
-    for _ in YIELDS..attempt.min(YIELDS + 20) {
-        micros = (micros * 3 / 2).min(1000);
-    }
-    Duration::from_micros(micros)
 }
 
 #[cfg(test)]
@@ -79,11 +81,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(backoff(0).is_zero());
-        assert_eq!(backoff(8), Duration::from_micros(10));
-        assert!(backoff(12) > backoff(9));
-        assert_eq!(backoff(1000), Duration::from_millis(1));
+    fn backoff_spins_then_sleeps_briefly_then_backs_off() {
+        assert!(backoff(Duration::from_micros(50)).is_zero());
+        assert_eq!(
+            backoff(Duration::from_micros(300)),
+            Duration::from_micros(20)
+        );
+        assert!(backoff(Duration::from_millis(8)) > Duration::from_micros(20));
+        assert_eq!(backoff(Duration::from_secs(3)), Duration::from_millis(1));
     }
 
     #[test]

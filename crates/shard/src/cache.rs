@@ -9,6 +9,7 @@ use rusqlite::types::Value;
 
 use crate::access::Pending;
 use crate::builder::CacheBuilder;
+use crate::checkpoint::Checkpointer;
 use crate::codec::Key;
 use crate::conn::Connections;
 use crate::error::Result;
@@ -46,6 +47,7 @@ pub(crate) struct Inner {
     pub(crate) timeout: Duration,
     pub(crate) retry: bool,
     pub(crate) pending: Pending,
+    pub(crate) checkpointer: Checkpointer,
     /// The expired-rows query of a cull on write. LIMITs are literals
     /// throughout: SQLite plans with the LIMIT's value, so a bound LIMIT
     /// makes it re-prepare the statement whenever the value changes.
@@ -180,6 +182,7 @@ impl Cache {
                 timeout,
                 retry: builder.handle_retry(),
                 pending: Pending::default(),
+                checkpointer: Checkpointer::default(),
                 cull_expired_sql,
             }),
         })

@@ -63,6 +63,7 @@ mod builder;
 mod busy;
 mod cache;
 mod check;
+mod checkpoint;
 mod codec;
 mod conn;
 mod error;

@@ -272,10 +272,17 @@ impl Settings {
         ]
     }
 
-    /// The per-connection pragmas these settings call for.
+    /// The per-connection pragmas these settings call for. In WAL mode
+    /// SQLite's automatic checkpoints are off: a background thread does
+    /// them (see `checkpoint.rs`).
     pub(crate) fn connection_pragmas(&self) -> String {
+        let wal = if self.sqlite_journal_mode == JournalMode::Wal {
+            " PRAGMA wal_autocheckpoint = 0;"
+        } else {
+            ""
+        };
         format!(
-            "PRAGMA cache_size = {}; PRAGMA mmap_size = {}; PRAGMA synchronous = {};",
+            "PRAGMA cache_size = {}; PRAGMA mmap_size = {}; PRAGMA synchronous = {};{wal}",
             self.sqlite_cache_size,
             self.sqlite_mmap_size,
             self.sqlite_synchronous.code()

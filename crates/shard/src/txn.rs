@@ -135,6 +135,7 @@ impl Cache {
             });
             match result {
                 Ok(value) => {
+                    self.inner.checkpointer.committed(&self.inner);
                     state.committed(&self.inner.dir);
                     return Ok(value);
                 }
@@ -222,6 +223,7 @@ impl Cache {
         match result {
             Ok(value) => match commit(&conn) {
                 Ok(()) => {
+                    self.inner.checkpointer.committed(&self.inner);
                     state.committed(&self.inner.dir);
                     Ok(value)
                 }

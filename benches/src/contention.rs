@@ -1,0 +1,224 @@
+//! FanoutCache against a single Shard: get latency in one process, and set
+//! latency and throughput with several writer processes at once.
+//!
+//! Usage: `contention [ops-per-worker] [workers]` (defaults 20000 and 2).
+//! Workers are separate OS processes (this binary run again with
+//! `worker …`) that start together at an agreed instant and write short
+//! values under keys drawn from a shared key space.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use diskcache_bench::{Rng, Samples, key, value};
+use diskcache_fanout::FanoutCache;
+use diskcache_shard::Cache;
+
+const KEYS: u64 = 10_000;
+
+/// A cache under test: one shard, or a fanout cache of 8.
+enum Target {
+    Shard(Cache),
+    Fanout(FanoutCache),
+}
+
+impl Target {
+    fn open(kind: &str, dir: &str) -> Result<Target, Box<dyn std::error::Error>> {
+        Ok(match kind {
+            "shard" => Target::Shard(Cache::open(dir)?),
+            "fanout" => Target::Fanout(FanoutCache::builder().shards(8).open(dir)?),
+            other => return Err(format!("unknown system {other}").into()),
+        })
+    }
+
+    fn set(&self, k: &[u8], v: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+        match self {
+            Target::Shard(c) => c.set(k, v)?,
+            Target::Fanout(c) => {
+                if !c.set(k, v)? {
+                    return Err("not stored".into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn get(&self, k: &[u8]) -> Result<Option<Vec<u8>>, Box<dyn std::error::Error>> {
+        Ok(match self {
+            Target::Shard(c) => c.get(k)?,
+            Target::Fanout(c) => c.get(k)?,
+        })
+    }
+}
+
+fn epoch_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+/// A worker: waits for the start instant, then times `ops` sets and prints
+/// its elapsed time and every latency (ns), one per line.
+fn worker(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let [kind, dir, ops, id, start] = args else {
+        return Err("worker <system> <dir> <ops> <id> <start-ms>".into());
+    };
+    let target = Target::open(kind, dir)?;
+    let ops: u64 = ops.parse()?;
+    let start: u128 = start.parse()?;
+    while epoch_ms() < start {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let mut rng = Rng::new(id.parse::<u64>()? + 11);
+    let mut samples = Samples::default();
+    let began = Instant::now();
+    for _ in 0..ops {
+        let i = rng.below(KEYS);
+        samples.time(|| target.set(&key(i), &value(i)))?;
+    }
+    let elapsed = began.elapsed();
+    let mut out = String::with_capacity(samples.0.len() * 8);
+    out.push_str(&format!("{}\n", elapsed.as_nanos()));
+    for ns in &samples.0 {
+        out.push_str(&format!("{ns}\n"));
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// Runs `workers` writer processes on a fresh `kind` cache; returns the
+/// pooled latencies and the throughput in sets per second.
+fn contend(
+    kind: &str,
+    ops: u64,
+    workers: u64,
+) -> Result<(Samples, f64), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().to_str().ok_or("path")?.to_string();
+    drop(Target::open(kind, &path)?); // create it before the workers race
+    let exe = std::env::current_exe()?;
+    let start = (epoch_ms() + 300).to_string();
+    let children: Vec<_> = (0..workers)
+        .map(|id| {
+            Command::new(&exe)
+                .args([
+                    "worker",
+                    kind,
+                    &path,
+                    &ops.to_string(),
+                    &id.to_string(),
+                    &start,
+                ])
+                .stdout(Stdio::piped())
+                .spawn()
+        })
+        .collect::<Result<_, _>>()?;
+    let mut all = Samples::default();
+    let mut slowest = 0u64;
+    for child in children {
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "{kind} worker failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        let text = String::from_utf8(out.stdout)?;
+        let mut lines = text.lines();
+        slowest = slowest.max(lines.next().ok_or("no output")?.parse()?);
+        for line in lines {
+            all.0.push(line.parse()?);
+        }
+    }
+    let throughput = (ops * workers) as f64 / (slowest as f64 / 1e9);
+    Ok((all, throughput))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("worker") {
+        return worker(&args[2..]);
+    }
+    let ops: u64 = args
+        .get(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(20_000);
+    let workers: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(2);
+
+    // Gets in one process, interleaved rounds.
+    let dir = tempfile::tempdir()?;
+    let shard = Target::open("shard", dir.path().join("s").to_str().ok_or("path")?)?;
+    let fanout = Target::open("fanout", dir.path().join("f").to_str().ok_or("path")?)?;
+    for i in 0..KEYS {
+        shard.set(&key(i), &value(i))?;
+        fanout.set(&key(i), &value(i))?;
+    }
+    let (mut sg, mut fg) = (Samples::default(), Samples::default());
+    for round in 0..5 {
+        for (target, samples) in [(&shard, &mut sg), (&fanout, &mut fg)] {
+            let mut rng = Rng::new(round + 1);
+            for _ in 0..ops {
+                let i = rng.below(KEYS);
+                let got = samples.time(|| target.get(&key(i)))?;
+                if got.is_none() {
+                    return Err("a stored key was missing".into());
+                }
+            }
+        }
+    }
+    println!(
+        "1 process, {} gets each (µs)      median    p90    p99",
+        ops * 5
+    );
+    for (name, s) in [("shard get", &sg), ("fanout(8) get", &fg)] {
+        let (m, p90, p99) = s.summary();
+        println!("{name:<34} {m:>6.2} {p90:>6.2} {p99:>6.2}");
+    }
+    println!(
+        "fanout get / shard get: {:.2}x (target <= 1.2)",
+        fg.quantile_us(0.5) / sg.quantile_us(0.5)
+    );
+
+    println!();
+    println!(
+        "{workers} writer processes x {ops} sets (µs)   median    p90    p99     max   sets/s"
+    );
+    let mut throughput = Vec::new();
+    for kind in ["shard", "fanout"] {
+        let (s, tput) = contend(kind, ops, workers)?;
+        let (m, p90, p99) = s.summary();
+        let max = s.quantile_us(1.0);
+        let name = if kind == "shard" {
+            "shard set"
+        } else {
+            "fanout(8) set"
+        };
+        println!("{name:<37} {m:>6.1} {p90:>6.1} {p99:>6.1} {max:>7.0} {tput:>8.0}");
+        if std::env::var_os("CONTENTION_TAIL").is_some() {
+            let tail: Vec<String> = [0.95, 0.97, 0.98, 0.99, 0.995, 0.999]
+                .iter()
+                .map(|q| format!("p{}={:.0}", q * 100.0, s.quantile_us(*q)))
+                .collect();
+            let worst =
+                s.0.iter()
+                    .enumerate()
+                    .max_by_key(|(_, ns)| **ns)
+                    .map(|(i, _)| i)
+                    .unwrap_or(0);
+            println!(
+                "    tail (µs): {} (max at set {} of {} per worker)",
+                tail.join(" "),
+                worst as u64 % ops,
+                ops
+            );
+        }
+        throughput.push(tput);
+    }
+    println!(
+        "fanout(8) set throughput / shard: {:.2}x (target >= 1.6)",
+        throughput[1] / throughput[0]
+    );
+    Ok(())
+}
