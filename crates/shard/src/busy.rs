@@ -15,11 +15,34 @@
 //! its timeout before it touches SQLite.
 
 use std::cell::Cell;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 thread_local! {
     static TIMEOUT: Cell<Duration> = const { Cell::new(Duration::from_secs(60)) };
     static STARTED: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// When (in milliseconds after [`epoch`], plus one) any thread of this
+/// process last began to wait for a lock; 0 = never.
+static LAST_WAIT: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn millis_since_epoch() -> u64 {
+    u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX) + 1
+}
+
+/// Whether a thread of this process began to wait for a lock within `window`.
+pub(crate) fn waited_recently(window: Duration) -> bool {
+    let last = LAST_WAIT.load(Ordering::Relaxed);
+    last != 0
+        && millis_since_epoch().saturating_sub(last)
+            <= u64::try_from(window.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Sets the timeout that busy waits on this thread honour.
@@ -44,6 +67,7 @@ pub(crate) fn handler(attempt: i32) -> bool {
     let started = STARTED.with(|s| {
         if attempt == 0 {
             s.set(Some(now));
+            LAST_WAIT.store(millis_since_epoch(), Ordering::Relaxed);
             now
         } else {
             s.get().unwrap_or(now)

@@ -52,6 +52,8 @@ fn opener() -> Arc<ScheduledThreadPool> {
 pub(crate) fn configure(conn: &Connection, pragmas: &str) -> rusqlite::Result<()> {
     conn.busy_handler(Some(busy::handler))?;
     conn.execute_batch(pragmas)?;
+    // After the pragmas: `wal_autocheckpoint` replaces any WAL hook.
+    conn.wal_hook(Some(crate::checkpoint::wal_hook));
     conn.set_prepared_statement_cache_capacity(96);
     Ok(())
 }

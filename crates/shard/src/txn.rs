@@ -135,7 +135,7 @@ impl Cache {
             });
             match result {
                 Ok(value) => {
-                    self.inner.checkpointer.committed(&self.inner);
+                    self.inner.checkpointer.committed(&self.inner, &conn);
                     state.committed(&self.inner.dir);
                     return Ok(value);
                 }
@@ -223,7 +223,7 @@ impl Cache {
         match result {
             Ok(value) => match commit(&conn) {
                 Ok(()) => {
-                    self.inner.checkpointer.committed(&self.inner);
+                    self.inner.checkpointer.committed(&self.inner, &conn);
                     state.committed(&self.inner.dir);
                     Ok(value)
                 }
