@@ -71,15 +71,20 @@ impl FanoutCache {
         self.sum(Cache::volume)
     }
 
-    /// Hits and misses summed over the shards.
-    pub fn stats(&self) -> Result<Stats> {
+    /// The sum over the shards of the counts `f` returns.
+    fn sum_stats(&self, f: impl Fn(&Cache) -> diskcache_shard::Result<Stats>) -> Result<Stats> {
         let mut total = Stats::default();
         for shard in self.shards() {
-            let s = shard.stats()?;
+            let s = f(shard)?;
             total.hits += s.hits;
             total.misses += s.misses;
         }
         Ok(total)
+    }
+
+    /// Hits and misses summed over the shards.
+    pub fn stats(&self) -> Result<Stats> {
+        self.sum_stats(Cache::stats)
     }
 
     /// Turns statistics on or off in every shard.
@@ -92,13 +97,7 @@ impl FanoutCache {
 
     /// Sets every shard's counts to zero, returning their sum as it was.
     pub fn reset_stats(&self) -> Result<Stats> {
-        let mut total = Stats::default();
-        for shard in self.shards() {
-            let s = shard.reset_stats()?;
-            total.hits += s.hits;
-            total.misses += s.misses;
-        }
-        Ok(total)
+        self.sum_stats(Cache::reset_stats)
     }
 
     /// Every key, shard by shard, each shard's oldest first; each key is

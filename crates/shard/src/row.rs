@@ -27,9 +27,6 @@ pub(crate) const GET: &str = "SELECT rowid, mode, filename, value, size, expire_
                    WHERE key = ?1 AND raw = ?2 AND (expire_time IS NULL OR expire_time > ?3)";
 pub(crate) const FIND: &str =
     "SELECT rowid, filename, expire_time FROM Cache WHERE key = ?1 AND raw = ?2";
-pub(crate) const INSERT: &str = "INSERT INTO Cache (key, raw, store_time, expire_time, access_time, \
-                      access_count, tag, size, mode, filename, value) \
-                      VALUES (?1, ?2, ?3, ?4, ?3, 0, ?5, ?6, ?7, ?8, ?9)";
 pub(crate) const UPDATE: &str = "UPDATE Cache SET store_time = ?1, expire_time = ?2, access_time = ?1, \
                       access_count = 0, tag = ?3, size = ?4, mode = ?5, filename = ?6, value = ?7 \
                       WHERE rowid = ?8";
@@ -215,12 +212,6 @@ impl Cache {
         put: &Put<'_>,
     ) -> Result<i64> {
         let Put { now, opts, stored } = *put;
-        let (key, raw) = key.to_sql();
-        let expire = opts.expire_time(now);
-        let tag = opts.tag_value();
-        if let Some(name) = &stored.filename {
-            st.created.push(name.clone());
-        }
         let rowid = match existing {
             Some(Found {
                 rowid,
@@ -229,29 +220,25 @@ impl Cache {
             }) => {
                 conn.prepare_cached(UPDATE)?.execute(params![
                     now,
-                    expire,
-                    tag,
+                    opts.expire_time(now),
+                    opts.tag_value(),
                     stored.size,
                     stored.mode,
                     stored.filename,
                     stored.value,
                     rowid
                 ])?;
+                if let Some(name) = &stored.filename {
+                    st.created.push(name.clone());
+                }
                 st.obsolete.extend(old_file);
                 rowid
             }
+            // The key is absent, so the one-statement set inserts it.
             None => {
-                conn.prepare_cached(INSERT)?.execute(params![
-                    key,
-                    raw,
-                    now,
-                    expire,
-                    tag,
-                    stored.size,
-                    stored.mode,
-                    stored.filename,
-                    stored.value
-                ])?;
+                if !self.upsert(conn, st, key, put)? {
+                    return Err(Error::corrupt("a row appeared inside a write transaction"));
+                }
                 conn.last_insert_rowid()
             }
         };
