@@ -1,5 +1,6 @@
 //! The on-disk format against the real python-diskcache 5.6 from PyPI:
-//! a directory written here is read by Python, and the reverse.
+//! a directory written here is read by Python, and the reverse, for a
+//! single cache and for a FanoutCache (python's shard placement).
 //!
 //! Needs `python3`; the test makes a virtual environment in Cargo's target
 //! directory and installs diskcache into it. Without `python3` it is
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use diskcache_shard::{Cache, Error, Key, SetOptions, Side};
+use diskcache::{Cache, Error, FanoutCache, Key, SetOptions, ShardHash, Side};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -154,5 +155,41 @@ fn python_reads_what_rust_wrote() -> TestResult {
     assert_eq!(cache.get::<i64>("counter")?, Some(11));
     assert!(!cache.contains("tagged")?);
     assert!(cache.check(false)?.is_clean());
+    Ok(())
+}
+
+#[test]
+fn fanout_caches_share_a_directory_with_python() -> TestResult {
+    let Some(py) = python()? else { return Ok(()) };
+    let dir = tempfile::tempdir()?;
+    run_python(&py, "fanout-write", dir.path())?;
+
+    // No record of ours yet: the four shard folders give the count, and
+    // python's hash finds every key where python put it.
+    let cache = FanoutCache::builder()
+        .hash(ShardHash::Adler32)
+        .open(dir.path())?;
+    assert_eq!(cache.shards().len(), 4);
+    assert_eq!(
+        cache.get::<Vec<u8>>(b"bytes-key".as_slice())?,
+        Some(vec![0, 1, 255])
+    );
+    assert_eq!(
+        cache.get::<String>("text-key")?.as_deref(),
+        Some("héllo wörld")
+    );
+    assert_eq!(cache.get::<i64>(&42)?, Some(1_234_567_890_123));
+    assert_eq!(cache.get::<f64>(&1.5)?, Some(2.25));
+    assert_eq!(cache.get::<f64>(&-7)?, Some(-0.125));
+    for i in 0..100 {
+        assert_eq!(cache.get::<i64>(&format!("k{i}"))?, Some(i), "k{i}");
+    }
+    for i in 0..100i64 {
+        assert!(cache.set(&format!("rust-{i}"), &i)?);
+        assert!(cache.set(&i, &format!("int {i}"))?);
+    }
+    assert!(cache.set("from-python", "ok")?);
+    drop(cache);
+    run_python(&py, "fanout-read", dir.path())?;
     Ok(())
 }

@@ -1,7 +1,9 @@
 """Both halves of the interop test, run by tests/python_interop.rs.
 
-python interop.py write DIR   -- python-diskcache writes the shared data set
-python interop.py read DIR    -- python-diskcache checks what Rust wrote
+python interop.py write DIR         -- python-diskcache writes the shared data set
+python interop.py read DIR          -- python-diskcache checks what Rust wrote
+python interop.py fanout-write DIR  -- a FanoutCache(shards=4) writes SMALL
+python interop.py fanout-read DIR   -- a FanoutCache(shards=4) reads what Rust wrote
 """
 import sys
 import time
@@ -54,5 +56,22 @@ def read(path):
         cache.set("from-python", "ok")
 
 
+def fanout_write(path):
+    with diskcache.FanoutCache(path, shards=4) as cache:
+        for key, value in SMALL.items():
+            assert cache.set(key, value)
+        for i in range(100):
+            assert cache.set("k%d" % i, i)
+
+
+def fanout_read(path):
+    with diskcache.FanoutCache(path, shards=4) as cache:
+        for i in range(100):
+            assert cache.get("rust-%d" % i) == i, i
+            assert cache.get(i) == "int %d" % i, i
+        assert cache.get("from-python") == "ok"
+
+
 if __name__ == "__main__":
-    {"write": write, "read": read}[sys.argv[1]](sys.argv[2])
+    commands = {"write": write, "read": read, "fanout-write": fanout_write, "fanout-read": fanout_read}
+    commands[sys.argv[1]](sys.argv[2])
