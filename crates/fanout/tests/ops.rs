@@ -71,6 +71,10 @@ fn queues_tags_expiry_and_maintenance_over_shards() -> TestResult {
     for i in 0..5 {
         cache.push(&i, Some("q"), Side::Back)?;
     }
+    assert_eq!(
+        cache.peek::<i32>(Some("q"), Side::Back)?.map(|x| x.1),
+        Some(4)
+    );
     let mut pulled = Vec::new();
     while let Some((_, v)) = cache.pull::<i32>(Some("q"), Side::Front)? {
         pulled.push(v);
