@@ -37,10 +37,13 @@ use crate::cache::Inner;
 const FRAMES: i32 = 1000;
 /// Frames in the log that call for a background checkpoint. Larger: with
 /// writers busy on every core, each background checkpoint preempts one of
-/// them, so fewer and longer ones make a shorter latency tail (measured:
-/// 2-writer p99 on 8 shards 290-580 us at 1000 frames, about 100 us at
-/// about 4000); a longer log costs reads a little.
-const FRAMES_CONTENDED: i32 = 4000;
+/// them, so fewer and longer ones make a shorter latency tail (measured,
+/// 2 writer processes on 8 shards: set p99 290-580 us at 1000 frames,
+/// 230-270 us at 4000, 100-110 us at 8000). The price: a log of up to
+/// 32 MiB per cache while writers contend (`journal_size_limit` truncates
+/// it again once a checkpoint completes), and reads of pages still in the
+/// log go through a system call.
+const FRAMES_CONTENDED: i32 = 8000;
 
 thread_local! {
     /// Frames in the log after this thread's last commit, from the WAL hook.

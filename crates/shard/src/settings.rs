@@ -276,8 +276,10 @@ impl Settings {
     /// SQLite's automatic checkpoints are off: a background thread does
     /// them (see `checkpoint.rs`).
     pub(crate) fn connection_pragmas(&self) -> String {
+        // A log longer than 8 MiB (a log grows past SQLite's usual ~4 MiB
+        // only while writers contend) is cut back to it when it restarts.
         let wal = if self.sqlite_journal_mode == JournalMode::Wal {
-            " PRAGMA wal_autocheckpoint = 0;"
+            " PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 8388608;"
         } else {
             ""
         };
