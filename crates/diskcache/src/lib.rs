@@ -63,6 +63,7 @@
 mod deque;
 mod index;
 mod named;
+pub mod recipes;
 
 pub use deque::Deque;
 pub use diskcache_fanout::{

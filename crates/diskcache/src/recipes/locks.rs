@@ -1,0 +1,418 @@
+//! Cross-process synchronization: [`Lock`], [`RLock`] and
+//! [`BoundedSemaphore`], each kept in one cache entry, with RAII guards.
+//!
+//! Waiting polls the entry every millisecond (as python-diskcache does).
+//! Each primitive takes an optional expiry: a holder that crashes without
+//! releasing blocks the others at most that long.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use diskcache_shard::{Key, SetOptions};
+
+use super::{RecipeError, Store};
+
+type Result<T> = std::result::Result<T, RecipeError>;
+
+/// Pause between attempts while waiting.
+const POLL: Duration = Duration::from_millis(1);
+
+/// Retries `attempt` every [`POLL`] until it succeeds or `timeout` passes.
+fn wait_for(timeout: Option<Duration>, mut attempt: impl FnMut() -> Result<bool>) -> Result<()> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        if attempt()? {
+            return Ok(());
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(RecipeError::Timeout);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn options(expire: Option<Duration>) -> SetOptions {
+    match expire {
+        Some(d) => SetOptions::new().expire(d),
+        None => SetOptions::new(),
+    }
+}
+
+/// A name for this process and thread, for lock ownership.
+fn owner() -> String {
+    format!("{}:{:?}", std::process::id(), std::thread::current().id())
+}
+
+/// A token no other acquisition shares.
+fn token() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}:{nanos}:{}",
+        owner(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A mutual-exclusion lock shared by every thread and process that uses
+/// the same cache and name.
+///
+/// ```
+/// use diskcache::Cache;
+/// use diskcache::recipes::Lock;
+/// use std::time::Duration;
+///
+/// let cache = Cache::builder().open_temp()?;
+/// let lock = Lock::new(cache, "nightly-report").expire(Duration::from_secs(600));
+/// {
+///     let _guard = lock.acquire()?;
+///     assert!(lock.locked()?);
+///     assert!(lock.try_acquire()?.is_none());
+/// } // released here
+/// assert!(!lock.locked()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Lock<S: Store> {
+    store: S,
+    key: Key,
+    expire: Option<Duration>,
+}
+
+/// Holds a [`Lock`]; releases it when dropped.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct LockGuard<'a, S: Store> {
+    lock: &'a Lock<S>,
+    token: String,
+    released: bool,
+}
+
+impl<S: Store> Lock<S> {
+    /// The lock named `name` in `store`.
+    pub fn new(store: S, name: &str) -> Self {
+        Lock {
+            store,
+            key: Key::Text(name.to_string()),
+            expire: None,
+        }
+    }
+
+    /// A holder keeps the lock at most this long. Default = until released.
+    #[must_use]
+    pub fn expire(mut self, after: Duration) -> Self {
+        self.expire = Some(after);
+        self
+    }
+
+    /// Takes the lock if it is free.
+    pub fn try_acquire(&self) -> Result<Option<LockGuard<'_, S>>> {
+        let token = token();
+        if self
+            .store
+            .put_new(&self.key, &token, &options(self.expire))?
+        {
+            Ok(Some(LockGuard {
+                lock: self,
+                token,
+                released: false,
+            }))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Takes the lock, waiting as long as it takes.
+    pub fn acquire(&self) -> Result<LockGuard<'_, S>> {
+        self.acquire_timeout_opt(None)
+    }
+
+    /// Takes the lock, waiting at most `timeout` ([`RecipeError::Timeout`]).
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_, S>> {
+        self.acquire_timeout_opt(Some(timeout))
+    }
+
+    fn acquire_timeout_opt(&self, timeout: Option<Duration>) -> Result<LockGuard<'_, S>> {
+        let mut guard = None;
+        wait_for(timeout, || {
+            guard = self.try_acquire()?;
+            Ok(guard.is_some())
+        })?;
+        guard.ok_or(RecipeError::Timeout)
+    }
+
+    /// Whether anyone holds the lock.
+    pub fn locked(&self) -> Result<bool> {
+        Ok(self.store.entry::<String>(&self.key)?.is_some())
+    }
+
+    /// Releases the hold `token` has; [`RecipeError::NotHeld`] when it has
+    /// none (it expired, or was never taken).
+    fn release(&self, token: &str) -> Result<()> {
+        self.store.transact_on(&self.key, || {
+            match self.store.entry::<String>(&self.key)? {
+                Some(e) if e.value == token => {
+                    self.store.remove(&self.key)?;
+                    Ok(())
+                }
+                _ => Err(RecipeError::NotHeld),
+            }
+        })
+    }
+}
+
+impl<S: Store> LockGuard<'_, S> {
+    /// Releases the lock now, reporting whether this guard still held it.
+    pub fn release(mut self) -> Result<()> {
+        self.released = true;
+        self.lock.release(&self.token)
+    }
+}
+
+impl<S: Store> Drop for LockGuard<'_, S> {
+    fn drop(&mut self) {
+        if !self.released {
+            let _ = self.lock.release(&self.token);
+        }
+    }
+}
+
+/// A lock that the thread holding it may take again (re-entrant per process
+/// and thread); it is free once released as often as taken.
+///
+/// ```
+/// use diskcache::Cache;
+/// use diskcache::recipes::RLock;
+/// let cache = Cache::builder().open_temp()?;
+/// let lock = RLock::new(cache, "config");
+/// let outer = lock.acquire()?;
+/// let inner = lock.acquire()?; // same thread: no deadlock
+/// drop(inner);
+/// assert!(lock.locked()?);
+/// drop(outer);
+/// assert!(!lock.locked()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RLock<S: Store> {
+    store: S,
+    key: Key,
+    expire: Option<Duration>,
+}
+
+/// One hold of an [`RLock`]; released when dropped.
+#[must_use = "the hold is released when the guard is dropped"]
+pub struct RLockGuard<'a, S: Store> {
+    lock: &'a RLock<S>,
+    released: bool,
+}
+
+impl<S: Store> RLock<S> {
+    /// The re-entrant lock named `name` in `store`.
+    pub fn new(store: S, name: &str) -> Self {
+        RLock {
+            store,
+            key: Key::Text(name.to_string()),
+            expire: None,
+        }
+    }
+
+    /// A holder keeps the lock at most this long. Default = until released.
+    #[must_use]
+    pub fn expire(mut self, after: Duration) -> Self {
+        self.expire = Some(after);
+        self
+    }
+
+    fn try_take(&self) -> Result<bool> {
+        let me = owner();
+        self.store.transact_on(&self.key, || {
+            let count = match self.store.entry::<(String, u64)>(&self.key)? {
+                None => 0,
+                Some(e) if e.value.0 == me => e.value.1,
+                Some(_) => return Ok(false),
+            };
+            self.store
+                .put(&self.key, &(me.as_str(), count + 1), &options(self.expire))
+        })
+    }
+
+    /// Takes the lock (again, if this thread holds it), waiting as needed.
+    pub fn acquire(&self) -> Result<RLockGuard<'_, S>> {
+        self.acquire_timeout_opt(None)
+    }
+
+    /// Takes the lock, waiting at most `timeout`.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_, S>> {
+        self.acquire_timeout_opt(Some(timeout))
+    }
+
+    fn acquire_timeout_opt(&self, timeout: Option<Duration>) -> Result<RLockGuard<'_, S>> {
+        wait_for(timeout, || self.try_take())?;
+        Ok(RLockGuard {
+            lock: self,
+            released: false,
+        })
+    }
+
+    /// Whether anyone holds the lock.
+    pub fn locked(&self) -> Result<bool> {
+        Ok(self.store.entry::<(String, u64)>(&self.key)?.is_some())
+    }
+
+    fn release(&self) -> Result<()> {
+        let me = owner();
+        self.store.transact_on(&self.key, || {
+            match self.store.entry::<(String, u64)>(&self.key)? {
+                Some(e) if e.value.0 == me && e.value.1 > 1 => {
+                    self.store.put(
+                        &self.key,
+                        &(me.as_str(), e.value.1 - 1),
+                        &options(self.expire),
+                    )?;
+                    Ok(())
+                }
+                Some(e) if e.value.0 == me => {
+                    self.store.remove(&self.key)?;
+                    Ok(())
+                }
+                _ => Err(RecipeError::NotHeld),
+            }
+        })
+    }
+}
+
+impl<S: Store> RLockGuard<'_, S> {
+    /// Releases this hold now.
+    pub fn release(mut self) -> Result<()> {
+        self.released = true;
+        self.lock.release()
+    }
+}
+
+impl<S: Store> Drop for RLockGuard<'_, S> {
+    fn drop(&mut self) {
+        if !self.released {
+            let _ = self.lock.release();
+        }
+    }
+}
+
+/// A semaphore of `value` permits shared by threads and processes; releasing
+/// more than was acquired is an error.
+///
+/// ```
+/// use diskcache::Cache;
+/// use diskcache::recipes::BoundedSemaphore;
+/// let cache = Cache::builder().open_temp()?;
+/// let slots = BoundedSemaphore::new(cache, "downloads", 2);
+/// let a = slots.acquire()?;
+/// let _b = slots.acquire()?;
+/// assert!(slots.try_acquire()?.is_none());
+/// drop(a);
+/// assert!(slots.try_acquire()?.is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct BoundedSemaphore<S: Store> {
+    store: S,
+    key: Key,
+    value: u64,
+    expire: Option<Duration>,
+}
+
+/// One permit of a [`BoundedSemaphore`]; returned when dropped.
+#[must_use = "the permit is returned when the guard is dropped"]
+pub struct SemaphoreGuard<'a, S: Store> {
+    semaphore: &'a BoundedSemaphore<S>,
+    released: bool,
+}
+
+impl<S: Store> BoundedSemaphore<S> {
+    /// The semaphore named `name` with `value` permits.
+    pub fn new(store: S, name: &str, value: u64) -> Self {
+        BoundedSemaphore {
+            store,
+            key: Key::Text(name.to_string()),
+            value,
+            expire: None,
+        }
+    }
+
+    /// The count resets to `value` permits this long after its last change
+    /// (so permits of crashed holders come back). Default = never.
+    #[must_use]
+    pub fn expire(mut self, after: Duration) -> Self {
+        self.expire = Some(after);
+        self
+    }
+
+    fn available(&self) -> Result<u64> {
+        Ok(self
+            .store
+            .entry::<u64>(&self.key)?
+            .map_or(self.value, |e| e.value))
+    }
+
+    /// Takes a permit if one is free.
+    pub fn try_acquire(&self) -> Result<Option<SemaphoreGuard<'_, S>>> {
+        let taken = self.store.transact_on(&self.key, || {
+            let left = self.available()?;
+            if left == 0 {
+                return Ok(false);
+            }
+            self.store
+                .put(&self.key, &(left - 1), &options(self.expire))
+        })?;
+        Ok(taken.then_some(SemaphoreGuard {
+            semaphore: self,
+            released: false,
+        }))
+    }
+
+    /// Takes a permit, waiting as long as it takes.
+    pub fn acquire(&self) -> Result<SemaphoreGuard<'_, S>> {
+        self.acquire_timeout_opt(None)
+    }
+
+    /// Takes a permit, waiting at most `timeout`.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphoreGuard<'_, S>> {
+        self.acquire_timeout_opt(Some(timeout))
+    }
+
+    fn acquire_timeout_opt(&self, timeout: Option<Duration>) -> Result<SemaphoreGuard<'_, S>> {
+        let mut guard = None;
+        wait_for(timeout, || {
+            guard = self.try_acquire()?;
+            Ok(guard.is_some())
+        })?;
+        guard.ok_or(RecipeError::Timeout)
+    }
+
+    fn release(&self) -> Result<()> {
+        self.store.transact_on(&self.key, || {
+            let left = self.available()?;
+            if left >= self.value {
+                return Err(RecipeError::ReleasedTooOften);
+            }
+            self.store
+                .put(&self.key, &(left + 1), &options(self.expire))?;
+            Ok(())
+        })
+    }
+}
+
+impl<S: Store> SemaphoreGuard<'_, S> {
+    /// Returns the permit now.
+    pub fn release(mut self) -> Result<()> {
+        self.released = true;
+        self.semaphore.release()
+    }
+}
+
+impl<S: Store> Drop for SemaphoreGuard<'_, S> {
+    fn drop(&mut self) {
+        if !self.released {
+            let _ = self.semaphore.release();
+        }
+    }
+}
