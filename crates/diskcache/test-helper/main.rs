@@ -1,21 +1,82 @@
 //! Helper process for the facade's multi-process tests:
-//! `diskcache-test-helper append <dir> <id> <n>` appends `<id>-<i>` to the
-//! deque `jobs` of the fanout cache in `dir`.
+//! `diskcache-test-helper <command> <dir> [args…]`.
+//!
+//! - `append <dir> <id> <n>`: append `<id>-<i>` to the deque `jobs` of the
+//!   fanout cache in `dir`.
+//! - `lock <dir> <n>`: take the lock `L` of the fanout cache `n` times,
+//!   holding it 2 ms each time; print each hold as `start end` (µs since
+//!   the Unix epoch).
+//! - `throttle <dir> <seconds>`: call through a 10-per-second throttle of
+//!   the cache in `dir` for that long; print each call's time (µs).
+//! - `stampede <dir> <start-ms>`: at the given instant, get a cold key
+//!   through stampede-protected memoization whose computation takes 300 ms
+//!   and counts itself in `computations`.
 
-use diskcache::{Deque, FanoutCache, Named};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use diskcache::recipes::{Lock, Stampede, Throttle};
+use diskcache::{Cache, Deque, FanoutCache, Named};
+
+fn micros() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0)
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize| args.get(i).cloned().ok_or("missing argument");
-    let cache = FanoutCache::open(arg(2)?)?;
+    let dir = arg(2)?;
     match arg(1)?.as_str() {
         "append" => {
-            let jobs: Deque<String> = cache.deque("jobs")?;
+            let jobs: Deque<String> = FanoutCache::open(&dir)?.deque("jobs")?;
             let id = arg(3)?;
             let n: u32 = arg(4)?.parse()?;
             for i in 0..n {
                 jobs.append(&format!("{id}-{i}"))?;
             }
+        }
+        "lock" => {
+            let lock = Lock::new(FanoutCache::open(&dir)?, "L").expire(Duration::from_secs(30));
+            let n: u32 = arg(3)?.parse()?;
+            let mut out = String::new();
+            for _ in 0..n {
+                let guard = lock.acquire()?;
+                let start = micros();
+                std::thread::sleep(Duration::from_millis(2));
+                let end = micros();
+                guard.release()?;
+                out.push_str(&format!("{start} {end}\n"));
+            }
+            print!("{out}");
+        }
+        "throttle" => {
+            let seconds: f64 = arg(3)?.parse()?;
+            let throttle = Throttle::new(Cache::open(&dir)?, "T", 10, Duration::from_secs(1))?;
+            let until = Instant::now() + Duration::from_secs_f64(seconds);
+            let mut out = String::new();
+            while Instant::now() < until {
+                if throttle.acquire_timeout(until - Instant::now()).is_err() {
+                    break;
+                }
+                out.push_str(&format!("{}\n", micros()));
+            }
+            print!("{out}");
+        }
+        "stampede" => {
+            let cache = FanoutCache::open(&dir)?;
+            let start: u128 = arg(3)?.parse()?;
+            while micros() / 1000 < start {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            let memo = Stampede::new(cache.clone(), "slow", Duration::from_secs(60));
+            let value: u64 = memo.get_or_compute(&"cold-key", || {
+                let _ = cache.incr("computations", 1, Some(0));
+                std::thread::sleep(Duration::from_millis(300));
+                42
+            })?;
+            println!("{value}");
         }
         other => return Err(format!("unknown command {other}").into()),
     }

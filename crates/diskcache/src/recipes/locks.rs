@@ -363,7 +363,8 @@ impl<S: Store> BoundedSemaphore<S> {
             self.store
                 .put(&self.key, &(left - 1), &options(self.expire))
         })?;
-        Ok(taken.then_some(SemaphoreGuard {
+        // Built only when taken: a guard's drop returns a permit.
+        Ok(taken.then(|| SemaphoreGuard {
             semaphore: self,
             released: false,
         }))
