@@ -65,6 +65,11 @@ mod index;
 mod named;
 pub mod recipes;
 
+/// Recipes solving real problems: caching an expensive call, stampede
+/// protection, rate limiting, one-at-a-time work across processes.
+#[doc = include_str!("../../../docs/tutorial.md")]
+pub mod tutorial {}
+
 pub use deque::Deque;
 pub use diskcache_fanout::{
     Error as FanoutError, FanoutBuilder, FanoutCache, FanoutReport, ShardHash,
