@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use diskcache::recipes::{Lock, Stampede, Throttle};
+use diskcache::recipes::{Lock, Memo, Stampede, Throttle};
 use diskcache::{Cache, Deque, FanoutCache, Named};
 
 fn micros() -> u128 {
@@ -70,7 +70,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             while micros() / 1000 < start {
                 std::thread::sleep(Duration::from_micros(200));
             }
-            let memo = Stampede::new(cache.clone(), "slow", Duration::from_secs(60));
+            let memo =
+                Stampede::new(Memo::new(cache.clone(), "slow").expire(Duration::from_secs(60)));
             let value: u64 = memo.get_or_compute(&"cold-key", || {
                 let _ = cache.incr("computations", 1, Some(0));
                 std::thread::sleep(Duration::from_millis(300));

@@ -178,7 +178,8 @@ fn averager_and_memo() -> TestResult {
 #[test]
 fn stampede_recomputes_early_as_expiry_nears() -> TestResult {
     let (_dir, cache, _) = both()?;
-    let memo = Stampede::new(cache.clone(), "s", Duration::from_millis(600)).beta(1.0);
+    let memo =
+        Stampede::new(Memo::new(cache.clone(), "s").expire(Duration::from_millis(600))).beta(1.0);
     let computed = AtomicU32::new(0);
     // Every computation takes 100 ms, so the stored computation time is
     // always about 0.1 s.

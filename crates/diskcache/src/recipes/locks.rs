@@ -17,12 +17,13 @@ type Result<T> = std::result::Result<T, RecipeError>;
 /// Pause between attempts while waiting.
 const POLL: Duration = Duration::from_millis(1);
 
-/// Retries `attempt` every [`POLL`] until it succeeds or `timeout` passes.
-fn wait_for(timeout: Option<Duration>, mut attempt: impl FnMut() -> Result<bool>) -> Result<()> {
+/// Retries `attempt` every [`POLL`] until it yields something or `timeout`
+/// passes ([`RecipeError::Timeout`]).
+fn poll<T>(timeout: Option<Duration>, mut attempt: impl FnMut() -> Result<Option<T>>) -> Result<T> {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
-        if attempt()? {
-            return Ok(());
+        if let Some(got) = attempt()? {
+            return Ok(got);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(RecipeError::Timeout);
@@ -125,21 +126,12 @@ impl<S: Store> Lock<S> {
 
     /// Takes the lock, waiting as long as it takes.
     pub fn acquire(&self) -> Result<LockGuard<'_, S>> {
-        self.acquire_timeout_opt(None)
+        poll(None, || self.try_acquire())
     }
 
     /// Takes the lock, waiting at most `timeout` ([`RecipeError::Timeout`]).
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_, S>> {
-        self.acquire_timeout_opt(Some(timeout))
-    }
-
-    fn acquire_timeout_opt(&self, timeout: Option<Duration>) -> Result<LockGuard<'_, S>> {
-        let mut guard = None;
-        wait_for(timeout, || {
-            guard = self.try_acquire()?;
-            Ok(guard.is_some())
-        })?;
-        guard.ok_or(RecipeError::Timeout)
+        poll(Some(timeout), || self.try_acquire())
     }
 
     /// Whether anyone holds the lock.
@@ -224,6 +216,15 @@ impl<S: Store> RLock<S> {
         self
     }
 
+    /// Takes the lock (again) if it is free or this thread's.
+    pub fn try_acquire(&self) -> Result<Option<RLockGuard<'_, S>>> {
+        let taken = self.try_take()?;
+        Ok(taken.then(|| RLockGuard {
+            lock: self,
+            released: false,
+        }))
+    }
+
     fn try_take(&self) -> Result<bool> {
         let me = owner();
         self.store.transact_on(&self.key, || {
@@ -239,20 +240,12 @@ impl<S: Store> RLock<S> {
 
     /// Takes the lock (again, if this thread holds it), waiting as needed.
     pub fn acquire(&self) -> Result<RLockGuard<'_, S>> {
-        self.acquire_timeout_opt(None)
+        poll(None, || self.try_acquire())
     }
 
     /// Takes the lock, waiting at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_, S>> {
-        self.acquire_timeout_opt(Some(timeout))
-    }
-
-    fn acquire_timeout_opt(&self, timeout: Option<Duration>) -> Result<RLockGuard<'_, S>> {
-        wait_for(timeout, || self.try_take())?;
-        Ok(RLockGuard {
-            lock: self,
-            released: false,
-        })
+        poll(Some(timeout), || self.try_acquire())
     }
 
     /// Whether anyone holds the lock.
@@ -372,21 +365,12 @@ impl<S: Store> BoundedSemaphore<S> {
 
     /// Takes a permit, waiting as long as it takes.
     pub fn acquire(&self) -> Result<SemaphoreGuard<'_, S>> {
-        self.acquire_timeout_opt(None)
+        poll(None, || self.try_acquire())
     }
 
     /// Takes a permit, waiting at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphoreGuard<'_, S>> {
-        self.acquire_timeout_opt(Some(timeout))
-    }
-
-    fn acquire_timeout_opt(&self, timeout: Option<Duration>) -> Result<SemaphoreGuard<'_, S>> {
-        let mut guard = None;
-        wait_for(timeout, || {
-            guard = self.try_acquire()?;
-            Ok(guard.is_some())
-        })?;
-        guard.ok_or(RecipeError::Timeout)
+        poll(Some(timeout), || self.try_acquire())
     }
 
     fn release(&self) -> Result<()> {

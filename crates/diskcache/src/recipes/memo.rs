@@ -149,7 +149,8 @@ fn now() -> f64 {
 }
 
 /// Memoization with stampede protection (python-diskcache's
-/// `memoize_stampede`, "early probabilistic recomputation").
+/// `memoize_stampede`, "early probabilistic recomputation"), on a [`Memo`]
+/// whose name, expiry, tag and typing it keeps.
 ///
 /// Each result is stored with the time its computation took. A caller that
 /// finds a result recomputes it early, before it expires, with a
@@ -163,37 +164,30 @@ fn now() -> f64 {
 ///
 /// ```
 /// use diskcache::Cache;
-/// use diskcache::recipes::Stampede;
+/// use diskcache::recipes::{Memo, Stampede};
 /// use std::time::Duration;
 ///
 /// let cache = Cache::builder().open_temp()?;
-/// let report = Stampede::new(cache, "report", Duration::from_secs(300));
+/// let report = Stampede::new(Memo::new(cache, "report").expire(Duration::from_secs(300)));
 /// let total: u64 = report.get_or_compute(&"2026-11", || (1..=100).sum())?;
 /// assert_eq!(total, 5050);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct Stampede<S: Store> {
-    store: S,
-    name: String,
-    expire: Duration,
-    tag: Option<Key>,
+    memo: Memo<S>,
     beta: f64,
     lease: Duration,
-    typed: bool,
 }
 
 impl<S: Store> Stampede<S> {
-    /// Memoizes under `name`; results expire `expire` after computation.
-    pub fn new(store: S, name: &str, expire: Duration) -> Self {
+    /// Stampede protection for the results `memo` stores (give it an
+    /// expiry: without one, results are never recomputed).
+    pub fn new(memo: Memo<S>) -> Self {
         Stampede {
-            store,
-            name: name.to_string(),
-            expire,
-            tag: None,
+            memo,
             beta: 1.0,
             lease: Duration::from_secs(10),
-            typed: false,
         }
     }
 
@@ -212,28 +206,18 @@ impl<S: Store> Stampede<S> {
         self
     }
 
-    /// Results are tagged. Default = no tag.
-    #[must_use]
-    pub fn tag(mut self, tag: impl Into<Key>) -> Self {
-        self.tag = Some(tag.into());
-        self
-    }
-
-    /// Whether the arguments' type is part of the key. Default = false.
-    #[must_use]
-    pub fn typed(mut self, typed: bool) -> Self {
-        self.typed = typed;
-        self
-    }
-
     /// The key a call with `args` uses.
     pub fn key<A: Serialize + ?Sized>(&self, args: &A) -> Result<Key> {
-        call_key(&self.name, self.typed, args)
+        self.memo.key(args)
     }
 
     /// The key that marks a computation in progress.
     fn marker<A: Serialize + ?Sized>(&self, args: &A) -> Result<Key> {
-        call_key(&format!("{}\u{0}computing", self.name), self.typed, args)
+        call_key(
+            &format!("{}\u{0}computing", self.memo.name),
+            self.memo.typed,
+            args,
+        )
     }
 
     /// Computes with `f`, timing it, and stores the result with the time.
@@ -241,11 +225,9 @@ impl<S: Store> Stampede<S> {
         let started = Instant::now();
         let value = f();
         let delta = started.elapsed().as_secs_f64();
-        let mut opts = SetOptions::new().expire(self.expire);
-        if let Some(tag) = &self.tag {
-            opts = opts.tag(tag.clone());
-        }
-        self.store.put(key, &(&value, delta), &opts)?;
+        self.memo
+            .store
+            .put(key, &(&value, delta), &self.memo.opts)?;
         Ok(value)
     }
 
@@ -260,7 +242,7 @@ impl<S: Store> Stampede<S> {
         let marker = self.marker(args)?;
         let deadline = Instant::now() + self.lease;
         loop {
-            if let Some(entry) = self.store.entry::<(V, f64)>(&key)? {
+            if let Some(entry) = self.memo.store.entry::<(V, f64)>(&key)? {
                 let (value, delta) = entry.value;
                 let left = entry
                     .expire_time
@@ -272,11 +254,12 @@ impl<S: Store> Stampede<S> {
                 // Early recomputation, by one caller at a time.
                 let lease = Duration::from_secs_f64(delta.max(0.001));
                 if self
+                    .memo
                     .store
                     .put_new(&marker, &(), &SetOptions::new().expire(lease))?
                 {
                     let fresh = self.compute(&key, f);
-                    self.store.remove(&marker)?;
+                    self.memo.store.remove(&marker)?;
                     return fresh;
                 }
                 return Ok(value);
@@ -284,11 +267,12 @@ impl<S: Store> Stampede<S> {
             // Cold: the caller that marks the key computes; the others wait.
             if Instant::now() >= deadline
                 || self
+                    .memo
                     .store
                     .put_new(&marker, &(), &SetOptions::new().expire(self.lease))?
             {
                 let fresh = self.compute(&key, f);
-                self.store.remove(&marker)?;
+                self.memo.store.remove(&marker)?;
                 return fresh;
             }
             std::thread::sleep(POLL);
