@@ -178,6 +178,11 @@ where
         self.items().map(|r| r.map(|(_, v)| v))
     }
 
+    /// The values, newest first.
+    pub fn values_rev(&self) -> impl Iterator<Item = Result<V>> + use<K, V> {
+        self.items_rev().map(|r| r.map(|(_, v)| v))
+    }
+
     /// Whether this index holds exactly the entries of `other` (any order).
     pub fn eq_entries(&self, other: impl IntoIterator<Item = (K, V)>) -> Result<bool>
     where

@@ -20,6 +20,8 @@ fn index_is_an_ordered_persistent_mapping() -> Result<(), Box<dyn std::error::Er
     assert_eq!(rev, [("b".into(), 2), ("a".into(), 1), ("c".into(), 10)]);
     let values: Vec<u32> = index.values().collect::<Result<_, _>>()?;
     assert_eq!(values, [10, 1, 2]);
+    let values_rev: Vec<u32> = index.values_rev().collect::<Result<_, _>>()?;
+    assert_eq!(values_rev, [2, 1, 10]);
 
     assert!(index.contains(&"a".into())?);
     assert_eq!(index.setdefault(&"a".into(), &99)?, 1);
