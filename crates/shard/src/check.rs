@@ -103,13 +103,28 @@ impl Cache {
     /// # Ok::<(), diskcache_shard::Error>(())
     /// ```
     pub fn check(&self, fix: bool) -> Result<CheckReport> {
+        self.check_with(fix, ORPHAN_GRACE)
+    }
+
+    /// [`check`](Cache::check), removing (with `fix`) orphan files at least
+    /// `orphan_grace` old. `Duration::ZERO` sweeps every orphan: right when
+    /// no writer can be between writing a value file and committing its row,
+    /// as after a crash with every writer of the directory stopped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = diskcache_shard::Cache::builder().open_temp()?;
+    /// assert!(cache.check_with(true, Duration::ZERO)?.is_clean());
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn check_with(&self, fix: bool, orphan_grace: Duration) -> Result<CheckReport> {
         let dir = self.inner.dir.clone();
         let mut report = CheckReport::default();
         self.write(|conn, st| {
             report.problems.clear();
             check_integrity(conn, &mut report)?;
             let named = check_rows(conn, st, &dir, fix, &mut report)?;
-            check_files(&dir, &named, fix, &mut report)?;
+            check_files(&dir, &named, fix, orphan_grace, &mut report)?;
             check_metadata(conn, fix, &mut report)?;
             Ok(())
         })?;
@@ -191,6 +206,7 @@ fn check_files(
     dir: &Path,
     named: &HashSet<PathBuf>,
     fix: bool,
+    grace: Duration,
     report: &mut CheckReport,
 ) -> Result<()> {
     let now = SystemTime::now();
@@ -213,7 +229,7 @@ fn check_files(
                     .and_then(|m| m.modified())
                     .ok()
                     .and_then(|m| now.duration_since(m).ok())
-                    .is_some_and(|age| age >= ORPHAN_GRACE);
+                    .is_some_and(|age| age >= grace);
                 if fix && old {
                     let _ = fs::remove_file(&path);
                 }

@@ -220,7 +220,15 @@ impl Cache {
     pub(crate) fn finish<V: DeserializeOwned>(&self, fetched: Fetched<V>) -> Result<Option<V>> {
         match fetched {
             Fetched::Ready(v) => Ok(Some(v)),
-            Fetched::File { mode, name } => match files::read(&self.inner.dir, &name)? {
+            Fetched::File { mode, name, size } => match files::read(&self.inner.dir, &name)? {
+                // A file changed behind the cache's back is never returned
+                // as if it were the value.
+                Some(bytes) if i64::try_from(bytes.len()).ok() != Some(size) => {
+                    Err(Error::corrupt(format!(
+                        "value file {name} holds {} bytes, its row says {size}",
+                        bytes.len()
+                    )))
+                }
                 Some(bytes) => Ok(Some(decode_file(mode, &bytes)?)),
                 None => Ok(None),
             },

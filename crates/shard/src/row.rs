@@ -82,17 +82,26 @@ pub(crate) struct Put<'a> {
 /// A value read from a row: decoded already, or still in its file.
 pub(crate) enum Fetched<V> {
     Ready(V),
-    File { mode: i64, name: String },
+    /// In a file of `size` bytes (the row's `size` column).
+    File {
+        mode: i64,
+        name: String,
+        size: i64,
+    },
 }
 
-/// Decodes the value columns `(mode, filename, value)` starting at `at`.
+/// Decodes the value columns `(mode, filename, value, size)` starting at `at`.
 pub(crate) fn fetch<V: DeserializeOwned>(row: &Row<'_>, at: usize) -> Result<Fetched<V>> {
     let mode: i64 = row.get(at)?;
     let filename: Option<String> = row.get(at + 1)?;
     if let Some(name) = filename {
         return match mode {
             MODE_PICKLE => Err(Error::Pickled),
-            MODE_BINARY | MODE_TEXT | MODE_PACKED => Ok(Fetched::File { mode, name }),
+            MODE_BINARY | MODE_TEXT | MODE_PACKED => Ok(Fetched::File {
+                mode,
+                name,
+                size: row.get(at + 3)?,
+            }),
             other => Err(Error::corrupt(format!("unknown value mode {other}"))),
         };
     }

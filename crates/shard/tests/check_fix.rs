@@ -45,6 +45,21 @@ fn check_finds_and_fixes_every_kind_of_damage() -> Result<(), Box<dyn std::error
     // A file that is not a value file is never touched.
     fs::write(dir.path().join("notes.txt"), b"keep me")?;
 
+    // The damaged values are errors or misses, never torn values.
+    assert_eq!(
+        cache.get::<Vec<u8>>(&0)?,
+        None,
+        "a deleted file reads as a miss"
+    );
+    assert!(matches!(
+        cache.get::<Vec<u8>>(&1),
+        Err(diskcache_shard::Error::Corrupt { .. })
+    ));
+    assert!(matches!(
+        cache.read(&1),
+        Err(diskcache_shard::Error::Corrupt { .. })
+    ));
+
     let report = cache.check(false)?;
     let has = |f: &dyn Fn(&Problem) -> bool| report.problems.iter().any(f);
     assert!(
