@@ -28,7 +28,9 @@ pub enum Problem {
         /// The row's file name.
         filename: String,
     },
-    /// A row's file has another size than the row says (fix: correct the row).
+    /// A row's file has another size than the row says: the value is
+    /// damaged (fix: delete the row and the file; python-diskcache instead
+    /// rewrites the size, which would pass a truncated value off as whole).
     WrongSize {
         /// The row's file name.
         filename: String,
@@ -179,10 +181,8 @@ fn check_rows(
                         actual: meta.len(),
                     });
                     if fix {
-                        conn.execute(
-                            "UPDATE Cache SET size = ?1 WHERE rowid = ?2",
-                            rusqlite::params![i64::try_from(meta.len()).unwrap_or(i64::MAX), rowid],
-                        )?;
+                        conn.execute(DELETE_ROW, [rowid])?;
+                        st.obsolete.push(filename.clone());
                     }
                 }
                 named.insert(path);

@@ -102,7 +102,12 @@ fn check_finds_and_fixes_every_kind_of_damage() -> Result<(), Box<dyn std::error
         "unaffected entries stay"
     );
     assert_eq!(cache.get::<i64>("small")?, Some(1));
-    assert_eq!(cache.len()?, 4);
+    assert_eq!(
+        cache.get::<Vec<u8>>(&1)?,
+        None,
+        "the damaged value is gone, not passed off as whole"
+    );
+    assert_eq!(cache.len()?, 3);
     Ok(())
 }
 
