@@ -121,6 +121,14 @@ impl FanoutCache {
         })
     }
 
+    /// [`check`](FanoutCache::check) with the orphan age of
+    /// [`Cache::check_with`].
+    pub fn check_with(&self, fix: bool, orphan_grace: std::time::Duration) -> Result<FanoutReport> {
+        Ok(FanoutReport {
+            shards: self.parallel(|s| s.check_with(fix, orphan_grace))?,
+        })
+    }
+
     /// Removes expired entries from every shard, in parallel; how many.
     pub fn expire(&self) -> Result<u64> {
         Ok(self.parallel(Cache::expire)?.into_iter().sum())
