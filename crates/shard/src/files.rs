@@ -69,7 +69,16 @@ pub(crate) fn write_new(dir: &Path, source: &mut dyn Read, durable: bool) -> Res
         let Some(parent) = path.parent() else {
             return Err(Error::corrupt("value file has no folder"));
         };
-        fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        // Another handle may remove a folder the moment it is empty, even
+        // between creating it and creating its subfolder: retry then too.
+        match fs::create_dir_all(parent) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                last_err = Some(Error::io(parent, e));
+                continue;
+            }
+            Err(e) => return Err(Error::io(parent, e)),
+        }
         let mut file = match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(f) => f,
             Err(e)

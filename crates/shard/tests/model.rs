@@ -1,9 +1,37 @@
 //! Random operation sequences against a `BTreeMap` reference model.
+//!
+//! Keys come from a table of awkward keys that must all stay distinct:
+//! extreme integers, floats, empty and non-ASCII text, text with a NUL,
+//! empty bytes and bytes with NUL and 0xFF, MessagePack tuples, and
+//! look-alikes (`1`, `"1"`, `b"1"`). Run longer with
+//! `PROPTEST_CASES=5000 cargo test --release -p diskcache-shard --test model`.
 
 use std::collections::BTreeMap;
 
-use diskcache_shard::{Cache, Error};
+use diskcache_shard::{Cache, Error, Key};
 use proptest::prelude::*;
+
+/// The key of model slot `i`.
+fn key(i: u8) -> Key {
+    match i {
+        0 => Key::Int(0),
+        1 => Key::Int(1),
+        2 => Key::Int(-1),
+        3 => Key::Int(i64::MAX),
+        4 => Key::Int(i64::MIN),
+        5 => Key::Real(2.5),
+        6 => Key::Real(-0.125),
+        7 => Key::Text(String::new()),
+        8 => Key::Text("1".into()),
+        9 => Key::Text("ключ 🗝".into()),
+        10 => Key::Bytes(Vec::new()),
+        11 => Key::Bytes(b"1".to_vec()),
+        12 => Key::Bytes(vec![0, 0xff]),
+        13 => Key::from_value(&("1", 1)).unwrap_or(Key::Int(13)),
+        14 => Key::from_value(&("", 0u8, vec![1u16])).unwrap_or(Key::Int(14)),
+        _ => Key::Text("k\0ey".into()),
+    }
+}
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -50,54 +78,57 @@ fn run(ops: Vec<Op>) -> Result<(), Box<dyn std::error::Error>> {
     for op in ops {
         match op {
             Op::Set(k, v) => {
-                cache.set(&k, &v)?;
+                cache.set(&key(k), &v)?;
                 model.insert(k, Val::Bytes(v));
             }
             Op::SetText(k, v) => {
-                cache.set(&k, &v)?;
+                cache.set(&key(k), &v)?;
                 model.insert(k, Val::Text(v));
             }
             Op::Get(k) => match model.get(&k) {
-                Some(Val::Bytes(v)) => assert_eq!(cache.get::<Vec<u8>>(&k)?.as_ref(), Some(v)),
-                Some(Val::Text(v)) => assert_eq!(cache.get::<String>(&k)?.as_ref(), Some(v)),
-                Some(Val::Int(v)) => assert_eq!(cache.get::<i64>(&k)?, Some(*v)),
-                None => assert_eq!(cache.get::<Vec<u8>>(&k)?, None),
+                Some(Val::Bytes(v)) => assert_eq!(cache.get::<Vec<u8>>(&key(k))?.as_ref(), Some(v)),
+                Some(Val::Text(v)) => assert_eq!(cache.get::<String>(&key(k))?.as_ref(), Some(v)),
+                Some(Val::Int(v)) => assert_eq!(cache.get::<i64>(&key(k))?, Some(*v)),
+                None => assert_eq!(cache.get::<Vec<u8>>(&key(k))?, None),
             },
             Op::Add(k, v) => {
-                let added = cache.add(&k, &v)?;
+                let added = cache.add(&key(k), &v)?;
                 assert_eq!(added, !model.contains_key(&k));
                 model.entry(k).or_insert(Val::Bytes(v));
             }
-            Op::Delete(k) => assert_eq!(cache.delete(&k)?, model.remove(&k).is_some()),
+            Op::Delete(k) => assert_eq!(cache.delete(&key(k))?, model.remove(&k).is_some()),
             Op::Pop(k) => match model.get(&k).cloned() {
                 Some(Val::Bytes(v)) => {
-                    assert_eq!(cache.pop::<Vec<u8>>(&k)?, Some(v));
+                    assert_eq!(cache.pop::<Vec<u8>>(&key(k))?, Some(v));
                     model.remove(&k);
                 }
                 Some(_) => {
                     // Popping as the wrong type fails and keeps the entry.
                     assert!(matches!(
-                        cache.pop::<Vec<u8>>(&k),
+                        cache.pop::<Vec<u8>>(&key(k)),
                         Err(Error::TypeMismatch { .. })
                     ));
                 }
-                None => assert_eq!(cache.pop::<Vec<u8>>(&k)?, None),
+                None => assert_eq!(cache.pop::<Vec<u8>>(&key(k))?, None),
             },
             Op::Incr(k, d) => match model.get(&k).cloned() {
                 Some(Val::Int(n)) => {
-                    assert_eq!(cache.incr(&k, d.into(), Some(0))?, n + i64::from(d));
+                    assert_eq!(cache.incr(&key(k), d.into(), Some(0))?, n + i64::from(d));
                     model.insert(k, Val::Int(n + i64::from(d)));
                 }
                 Some(_) => assert!(matches!(
-                    cache.incr(&k, d.into(), Some(0)),
+                    cache.incr(&key(k), d.into(), Some(0)),
                     Err(Error::TypeMismatch { .. })
                 )),
                 None => {
-                    assert_eq!(cache.incr(&k, d.into(), Some(100))?, 100 + i64::from(d));
+                    assert_eq!(
+                        cache.incr(&key(k), d.into(), Some(100))?,
+                        100 + i64::from(d)
+                    );
                     model.insert(k, Val::Int(100 + i64::from(d)));
                 }
             },
-            Op::Contains(k) => assert_eq!(cache.contains(&k)?, model.contains_key(&k)),
+            Op::Contains(k) => assert_eq!(cache.contains(&key(k))?, model.contains_key(&k)),
             Op::Len => assert_eq!(cache.len()?, model.len() as u64),
             Op::Clear => {
                 assert_eq!(cache.clear()?, model.len() as u64);
