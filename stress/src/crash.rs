@@ -70,10 +70,15 @@ pub fn run(kind: &str, kills: u32) -> Res<Outcome> {
     for kill in 0..kills {
         let mut child = Command::new(&exe)
             .args(["worker-crash", kind, &path, &kill.to_string()])
-            .spawn()?;
+            .spawn()
+            .map_err(|e| format!("starting writer {kill} ({}): {e}", exe.display()))?;
         std::thread::sleep(Duration::from_millis(20 + rng.below(230)));
-        child.kill()?;
-        child.wait()?;
+        child
+            .kill()
+            .map_err(|e| format!("killing writer {kill}: {e}"))?;
+        child
+            .wait()
+            .map_err(|e| format!("reaping writer {kill}: {e}"))?;
         let target = Target::open(kind, &path, SIZE_LIMIT)?;
         target.check(true)?;
         let left = target.check(false)?;

@@ -45,6 +45,7 @@ pub fn run(procs: u32, bytes: u64) -> Res<Outcome> {
                 .args(["worker-evict", &path, &id.to_string(), &bytes.to_string()])
                 .stdout(Stdio::null())
                 .spawn()
+                .map_err(|e| format!("starting writer {id} ({}): {e}", exe.display()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut peak = 0;
