@@ -1,5 +1,5 @@
 //! Faults: value files deleted or truncated behind the cache's back,
-//! cache.db overwritten with garbage, a hostile row naming a file outside
+//! cache.db overwritten with garbage or truncated, a hostile row naming a file outside
 //! the directory, the disk filling up, the directory turning read-only.
 //! Each must give a clear error or a repaired cache, never a panic, never
 //! damage outside the directory, never loss of unaffected entries.
@@ -102,7 +102,39 @@ pub fn run() -> Res<Outcome> {
         }
     }
 
-    // 4: a hostile row naming a file outside the directory.
+    // 4: cache.db truncated to half (as by a crash of the disk, not of us).
+    {
+        let dir = tempfile::tempdir()?;
+        let cache = Cache::builder().min_file_size(1024).open(dir.path())?;
+        fill(&cache, 200, 300)?;
+        cache.close()?;
+        let db = dir.path().join("cache.db");
+        let len = fs::metadata(&db)?.len();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&db)?
+            .set_len(len / 2)?;
+        tried += 1;
+        // Opening may work (SQLite reads pages lazily); using the cache
+        // must then give errors or whole values, never a panic or a torn
+        // value, and check() must report the damage.
+        if let Ok(cache) = Cache::open(dir.path()) {
+            for i in 0..200 {
+                let k = format!("k{i}");
+                if let Ok(Some(Err(e))) = cache
+                    .get::<Vec<u8>>(&k)
+                    .map(|v| v.map(|v| record::check(&k, &v)))
+                {
+                    violations.push(format!("truncated cache.db: {e}"));
+                }
+            }
+            if cache.check(false).is_ok_and(|r| r.is_clean()) {
+                violations.push("a truncated cache.db checked clean".into());
+            }
+        }
+    }
+
+    // 5: a hostile row naming a file outside the directory.
     {
         let outer = tempfile::tempdir()?;
         let dir = outer.path().join("c");
@@ -130,7 +162,7 @@ pub fn run() -> Res<Outcome> {
         }
     }
 
-    // 5, 6: the disk fills up; the directory turns read-only.
+    // 6, 7: the disk fills up; the directory turns read-only.
     let mount = tempfile::tempdir()?;
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
