@@ -51,7 +51,7 @@ fn file_of(dir: &Path, key: &str) -> Res<String> {
 pub fn run() -> Res<Outcome> {
     let mut violations = Vec::new();
     let mut tried = 0;
-    let mut skipped = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
 
     // 1, 2: a value file deleted, another truncated.
     {
@@ -162,26 +162,24 @@ pub fn run() -> Res<Outcome> {
         }
     }
 
-    // 6, 7: the disk fills up; the directory turns read-only.
-    let mount = tempfile::tempdir()?;
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
-        .arg(mount.path())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if mounted {
-        let result = full_and_read_only(mount.path(), &mut violations);
-        let unmounted = Command::new("umount")
-            .arg(mount.path())
-            .stderr(Stdio::null())
-            .status();
-        if !unmounted.is_ok_and(|s| s.success()) {
-            let _ = Command::new("umount").arg("-l").arg(mount.path()).status();
+    // 6, 7: the disk fills up; the directory turns read-only. Both need a
+    // small filesystem: mounted directly as root, else inside a user and
+    // mount namespace of our own (`unshare -r -m`), where an unprivileged
+    // user may mount a tmpfs.
+    match mounted_faults() {
+        Ok((n, found)) => {
+            tried += n;
+            violations.extend(found);
         }
-        tried += result?;
-    } else {
-        skipped.push("disk full and read-only (mounting a small filesystem needs root)");
+        Err(_) => match in_namespace() {
+            Ok((n, found)) => {
+                tried += n;
+                violations.extend(found);
+            }
+            Err(e) => skipped.push(format!(
+                "disk full and read-only: cannot mount a small filesystem ({e})"
+            )),
+        },
     }
 
     Ok(Outcome {
@@ -196,6 +194,65 @@ pub fn run() -> Res<Outcome> {
             format!("skipped: {}", skipped.join("; "))
         },
     })
+}
+
+/// Mounts a 3 MiB tmpfs and runs the disk-full and read-only faults on it;
+/// how many were tried and the violations.
+pub fn mounted_faults() -> Res<(u32, Vec<String>)> {
+    let mount = tempfile::tempdir()?;
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(mount.path())
+        .stderr(Stdio::null())
+        .status()?;
+    if !mounted.success() {
+        return Err("mount failed".into());
+    }
+    let mut violations = Vec::new();
+    let result = full_and_read_only(mount.path(), &mut violations);
+    let unmounted = Command::new("umount")
+        .arg(mount.path())
+        .stderr(Stdio::null())
+        .status();
+    if !unmounted.is_ok_and(|s| s.success()) {
+        let _ = Command::new("umount").arg("-l").arg(mount.path()).status();
+    }
+    Ok((result?, violations))
+}
+
+/// Runs [`mounted_faults`] in a child inside a new user and mount namespace.
+fn in_namespace() -> Res<(u32, Vec<String>)> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new("unshare")
+        .args(["-r", "-m"])
+        .arg(&exe)
+        .arg("worker-faults-mount")
+        .stderr(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Err("unshare -r -m failed".into());
+    }
+    let text = String::from_utf8(out.stdout)?;
+    let mut tried = 0;
+    let mut violations = Vec::new();
+    for line in text.lines() {
+        match line.split_once(' ') {
+            Some(("tried", n)) => tried = n.parse()?,
+            Some(("violation", v)) => violations.push(v.to_string()),
+            _ => {}
+        }
+    }
+    Ok((tried, violations))
+}
+
+/// The child's side of [`in_namespace`].
+pub fn worker_mounted() -> Res<()> {
+    let (tried, violations) = mounted_faults()?;
+    println!("tried {tried}");
+    for v in violations {
+        println!("violation {v}");
+    }
+    Ok(())
 }
 
 fn full_and_read_only(mount: &Path, violations: &mut Vec<String>) -> Res<u32> {
@@ -229,7 +286,7 @@ fn full_and_read_only(mount: &Path, violations: &mut Vec<String>) -> Res<u32> {
     // A filesystem cannot turn read-only under open files: close first.
     drop(cache);
     let ro = Command::new("mount")
-        .args(["-o", "remount,ro"])
+        .args(["-o", "remount,ro,bind"])
         .arg(mount)
         .stderr(Stdio::null())
         .status()?;
@@ -246,7 +303,7 @@ fn full_and_read_only(mount: &Path, violations: &mut Vec<String>) -> Res<u32> {
         }
     }
     let rw = Command::new("mount")
-        .args(["-o", "remount,rw"])
+        .args(["-o", "remount,rw,bind"])
         .arg(mount)
         .stderr(Stdio::null())
         .status()?;

@@ -76,6 +76,7 @@ fn worker(args: &[String]) -> Res<()> {
         "worker-load" => load::worker(arg(1)?, arg(2)?, arg(3)?.parse()?, arg(4)?.parse()?),
         "worker-crash" => crash::worker(arg(1)?, arg(2)?, arg(3)?.parse()?),
         "worker-evict" => evict::worker(arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?),
+        "worker-faults-mount" => faults::worker_mounted(),
         other => Err(format!("unknown worker {other}").into()),
     }
 }
