@@ -402,6 +402,48 @@ impl ser::Serializer for ByteOnly {
     }
 }
 
+/// Decodes the bytes of a binary value file. Types that take ownership of
+/// bytes (`serde_bytes::ByteBuf`) get the buffer itself, without a copy.
+pub(crate) fn decode_owned_bytes<T: DeserializeOwned>(bytes: Vec<u8>) -> Result<T> {
+    T::deserialize(OwnedBytes(bytes)).map_err(|e| Error::mismatch(e.0))
+}
+
+/// Deserializes an owned byte string.
+struct OwnedBytes(Vec<u8>);
+
+impl<'de> de::Deserializer<'de> for OwnedBytes {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_byte_buf(self.0)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_seq(de::value::SeqDeserializer::new(self.0.into_iter()))
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(self, _: usize, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct tuple_struct map struct enum identifier ignored_any
+    }
+}
+
 /// Error of the native deserializer: a message that becomes
 /// [`Error::TypeMismatch`].
 #[derive(Debug)]
@@ -556,6 +598,16 @@ mod tests {
         assert_eq!(decode_raw::<Option<i64>>(ValueRef::Null)?, None);
         let buf: serde_bytes::ByteBuf = decode_raw(ValueRef::Blob(b"zz"))?;
         assert_eq!(buf.as_slice(), b"zz");
+        Ok(())
+    }
+
+    #[test]
+    fn owned_bytes_decode_like_borrowed_ones() -> Result<()> {
+        assert_eq!(decode_owned_bytes::<Vec<u8>>(vec![1, 2])?, vec![1, 2]);
+        let buf: serde_bytes::ByteBuf = decode_owned_bytes(vec![3, 4])?;
+        assert_eq!(buf.into_vec(), vec![3, 4]);
+        assert_eq!(decode_owned_bytes::<String>(b"hi".to_vec())?, "hi");
+        assert!(decode_owned_bytes::<i64>(vec![1]).is_err());
         Ok(())
     }
 

@@ -107,7 +107,10 @@ pub(crate) fn write_new(dir: &Path, source: &mut dyn Read, durable: bool) -> Res
 }
 
 fn copy_into(source: &mut dyn Read, file: &mut File, durable: bool) -> io::Result<u64> {
-    let mut writer = io::BufWriter::with_capacity(1 << 20, &mut *file);
+    // 64 KiB: large enough for few system calls, small enough to come from
+    // the heap (a 1 MiB buffer was an mmap and munmap per value); a large
+    // slice is written past the buffer in one call anyway.
+    let mut writer = io::BufWriter::with_capacity(64 << 10, &mut *file);
     let written = io::copy(source, &mut writer)?;
     writer.flush()?;
     drop(writer);

@@ -229,7 +229,7 @@ impl Cache {
                         bytes.len()
                     )))
                 }
-                Some(bytes) => Ok(Some(decode_file(mode, &bytes)?)),
+                Some(bytes) => Ok(Some(decode_file(mode, bytes)?)),
                 None => Ok(None),
             },
         }

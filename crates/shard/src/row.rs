@@ -6,7 +6,7 @@ use rusqlite::{Connection, Row, params};
 use serde::de::DeserializeOwned;
 
 use crate::cache::{Cache, SetOptions};
-use crate::codec::{Key, decode_raw, unpack};
+use crate::codec::{Key, decode_owned_bytes, decode_raw, unpack};
 use crate::error::{Error, Result};
 use crate::files;
 use crate::settings::Synchronous;
@@ -136,11 +136,11 @@ pub(crate) fn with_live_row<T>(
 }
 
 /// Decodes the bytes of a value file.
-pub(crate) fn decode_file<V: DeserializeOwned>(mode: i64, bytes: &[u8]) -> Result<V> {
+pub(crate) fn decode_file<V: DeserializeOwned>(mode: i64, bytes: Vec<u8>) -> Result<V> {
     match mode {
-        MODE_BINARY => decode_raw(ValueRef::Blob(bytes)),
-        MODE_TEXT => decode_raw(ValueRef::Text(bytes)),
-        MODE_PACKED => unpack(bytes),
+        MODE_BINARY => decode_owned_bytes(bytes),
+        MODE_TEXT => decode_raw(ValueRef::Text(&bytes)),
+        MODE_PACKED => unpack(&bytes),
         MODE_PICKLE => Err(Error::Pickled),
         other => Err(Error::corrupt(format!("unknown value mode {other}"))),
     }

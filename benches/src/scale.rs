@@ -1,0 +1,160 @@
+//! Two workloads of the benchmark suite (issue 4):
+//!
+//! - **size**: the cache filled to 10^3, 10^5 and 10^6 items; get and set
+//!   medians of short values at each size, to show cost stays flat.
+//! - **values**: values of 1 KiB, 64 KiB, 1 MiB and 16 MiB written and read
+//!   back (into a `Vec`, and zero-copy through a memory map), in MB/s,
+//!   against a plain file write and read of the same bytes.
+//!
+//! Usage: `scale [--quick]` (quick: 10^3 and 10^4 items, fewer rounds).
+
+use std::io::{Read, Write};
+use std::time::Instant;
+
+use diskcache_bench::{Rng, Samples, key, value};
+use diskcache_shard::{Cache, SetOptions};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// Fills `cache` up to `n` items in transactions of 1000.
+fn fill(cache: &Cache, from: u64, n: u64) -> Res<()> {
+    let mut i = from;
+    while i < n {
+        let end = (i + 1000).min(n);
+        cache.transact(|| {
+            for j in i..end {
+                cache.set(&key(j), &value(j))?;
+            }
+            Ok::<_, diskcache_shard::Error>(())
+        })?;
+        i = end;
+    }
+    Ok(())
+}
+
+fn sizes(quick: bool) -> Res<()> {
+    let dir = tempfile::tempdir()?;
+    let cache = Cache::builder()
+        .size_limit(u64::MAX >> 1)
+        .open(dir.path())?;
+    let steps: &[u64] = if quick {
+        &[1_000, 10_000]
+    } else {
+        &[1_000, 100_000, 1_000_000]
+    };
+    let ops = if quick { 5_000 } else { 20_000 };
+    println!(
+        "items       get median  set median   (µs; {ops} gets and {} sets of present keys)",
+        ops / 4
+    );
+    let mut filled = 0;
+    let mut first: Option<(f64, f64)> = None;
+    for &n in steps {
+        let started = Instant::now();
+        fill(&cache, filled, n)?;
+        filled = n;
+        let fill_secs = started.elapsed().as_secs_f64();
+        let (mut g, mut s) = (Samples::default(), Samples::default());
+        let mut rng = Rng::new(n);
+        for _ in 0..ops {
+            let i = rng.below(n);
+            let got = g.time(|| cache.get::<Vec<u8>>(&key(i)))?;
+            if got.is_none() {
+                return Err(format!("key {i} missing").into());
+            }
+        }
+        for _ in 0..ops / 4 {
+            let i = rng.below(n);
+            s.time(|| cache.set(&key(i), &value(i + 1)))?;
+        }
+        let (gm, sm) = (g.quantile_us(0.5), s.quantile_us(0.5));
+        let base = *first.get_or_insert((gm, sm));
+        println!(
+            "{n:>9}   {gm:>9.2}   {sm:>9.2}    ({:.2}x, {:.2}x the first size; filled in {fill_secs:.1} s)",
+            gm / base.0,
+            sm / base.1
+        );
+    }
+    Ok(())
+}
+
+fn mbps(bytes: usize, secs: f64) -> f64 {
+    bytes as f64 / secs / 1e6
+}
+
+fn values(quick: bool) -> Res<()> {
+    let dir = tempfile::tempdir()?;
+    let cache = Cache::open(dir.path().join("cache"))?;
+    let plain = dir.path().join("plain");
+    std::fs::create_dir_all(&plain)?;
+    let rounds = if quick { 3 } else { 10 };
+    println!(
+        "value size   cache write  file write   cache read  mmap read   file read   (MB/s, medians of {rounds})"
+    );
+    for size in [1usize << 10, 64 << 10, 1 << 20, 16 << 20] {
+        let data: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+        let (mut cw, mut fw, mut cr, mut mr, mut fr) = (vec![], vec![], vec![], vec![], vec![]);
+        for r in 0..rounds {
+            let k = format!("v{size}-{r}");
+            let t = Instant::now();
+            cache.set_reader(&k, &mut data.as_slice(), &SetOptions::new())?;
+            cw.push(mbps(size, t.elapsed().as_secs_f64()));
+
+            let path = plain.join(&k);
+            let t = Instant::now();
+            std::fs::File::create(&path)?.write_all(&data)?;
+            fw.push(mbps(size, t.elapsed().as_secs_f64()));
+
+            let t = Instant::now();
+            let v: Vec<u8> = cache
+                .get::<serde_bytes::ByteBuf>(&k)?
+                .ok_or("missing")?
+                .into_vec();
+            cr.push(mbps(size, t.elapsed().as_secs_f64()));
+            if v != data {
+                return Err("cache read differs".into());
+            }
+
+            // Zero-copy: map, then sum the bytes, so that the figure
+            // includes reading them, as the plain read's does.
+            let t = Instant::now();
+            let mapped = cache.read(&k)?.ok_or("missing")?;
+            let total: u64 = mapped.iter().map(|&b| u64::from(b)).sum();
+            mr.push(mbps(size, t.elapsed().as_secs_f64()));
+            std::hint::black_box(total);
+
+            let t = Instant::now();
+            let mut buf = Vec::with_capacity(size);
+            std::fs::File::open(&path)?.read_to_end(&mut buf)?;
+            let total: u64 = buf.iter().map(|&b| u64::from(b)).sum();
+            fr.push(mbps(size, t.elapsed().as_secs_f64()));
+            std::hint::black_box(total);
+        }
+        let med = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let label = if size >= 1 << 20 {
+            format!("{} MiB", size >> 20)
+        } else {
+            format!("{} KiB", size >> 10)
+        };
+        let mmap = med(&mut mr);
+        let file = med(&mut fr);
+        println!(
+            "{label:>10}   {:>10.0}   {:>9.0}   {:>10.0}  {mmap:>9.0}   {file:>9.0}   (mmap read {:.0}% of file read)",
+            med(&mut cw),
+            med(&mut fw),
+            med(&mut cr),
+            100.0 * mmap / file
+        );
+    }
+    Ok(())
+}
+
+fn main() -> Res<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    sizes(quick)?;
+    println!();
+    values(quick)
+}
