@@ -13,8 +13,30 @@ use std::time::Instant;
 
 use diskcache_bench::{Rng, Samples, key, value};
 use diskcache_shard::{Cache, SetOptions};
+use rusqlite::Connection;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// The raw-SQLite floor (see `shard-vs-floor`), filled alongside.
+fn floor(dir: &std::path::Path) -> Res<Connection> {
+    let conn = Connection::open(dir.join("floor.db"))?;
+    conn.execute_batch(
+        "PRAGMA auto_vacuum = 1; PRAGMA journal_mode = wal; PRAGMA synchronous = 1;
+         PRAGMA cache_size = 8192; PRAGMA mmap_size = 67108864;
+         CREATE TABLE kv (key BLOB PRIMARY KEY, value BLOB);",
+    )?;
+    Ok(conn)
+}
+
+fn fill_floor(conn: &Connection, from: u64, n: u64) -> Res<()> {
+    conn.execute_batch("BEGIN")?;
+    for j in from..n {
+        conn.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?
+            .execute([key(j), value(j)])?;
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(())
+}
 
 /// Fills `cache` up to `n` items in transactions of 1000.
 fn fill(cache: &Cache, from: u64, n: u64) -> Res<()> {
@@ -36,22 +58,24 @@ fn sizes(quick: bool) -> Res<()> {
     let dir = tempfile::tempdir()?;
     let cache = Cache::builder()
         .size_limit(u64::MAX >> 1)
-        .open(dir.path())?;
+        .open(dir.path().join("cache"))?;
     let steps: &[u64] = if quick {
         &[1_000, 10_000]
     } else {
         &[1_000, 100_000, 1_000_000]
     };
     let ops = if quick { 5_000 } else { 20_000 };
+    let raw = floor(dir.path())?;
     println!(
-        "items       get median  set median   (µs; {ops} gets and {} sets of present keys)",
+        "items       get median  set median   floor get  floor set   (µs; {ops} gets and {} sets of present keys)",
         ops / 4
     );
     let mut filled = 0;
-    let mut first: Option<(f64, f64)> = None;
+    let mut first: Option<(f64, f64, f64, f64)> = None;
     for &n in steps {
         let started = Instant::now();
         fill(&cache, filled, n)?;
+        fill_floor(&raw, filled, n)?;
         filled = n;
         let fill_secs = started.elapsed().as_secs_f64();
         let (mut g, mut s) = (Samples::default(), Samples::default());
@@ -67,12 +91,31 @@ fn sizes(quick: bool) -> Res<()> {
             let i = rng.below(n);
             s.time(|| cache.set(&key(i), &value(i + 1)))?;
         }
+        let (mut fg, mut fs) = (Samples::default(), Samples::default());
+        let mut rng = Rng::new(n);
+        for _ in 0..ops {
+            let i = rng.below(n);
+            fg.time(|| -> rusqlite::Result<Vec<u8>> {
+                raw.prepare_cached("SELECT value FROM kv WHERE key = ?1")?
+                    .query_row([key(i)], |r| r.get(0))
+            })?;
+        }
+        for _ in 0..ops / 4 {
+            let i = rng.below(n);
+            fs.time(|| {
+                raw.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?
+                    .execute([key(i), value(i + 1)])
+            })?;
+        }
         let (gm, sm) = (g.quantile_us(0.5), s.quantile_us(0.5));
-        let base = *first.get_or_insert((gm, sm));
+        let (fgm, fsm) = (fg.quantile_us(0.5), fs.quantile_us(0.5));
+        let base = *first.get_or_insert((gm, sm, fgm, fsm));
         println!(
-            "{n:>9}   {gm:>9.2}   {sm:>9.2}    ({:.2}x, {:.2}x the first size; filled in {fill_secs:.1} s)",
+            "{n:>9}   {gm:>9.2}   {sm:>9.2}   {fgm:>9.2}  {fsm:>9.2}    (ours {:.2}x/{:.2}x, floor {:.2}x/{:.2}x the first size; filled in {fill_secs:.1} s)",
             gm / base.0,
-            sm / base.1
+            sm / base.1,
+            fgm / base.2,
+            fsm / base.3
         );
     }
     Ok(())
