@@ -58,6 +58,56 @@ fn token() -> String {
     )
 }
 
+/// What a [`Guard`] gives back when it is released or dropped: a lock hold,
+/// a permit. Implemented by this module's [`Lock`], [`RLock`] and
+/// [`BoundedSemaphore`].
+pub trait Hold {
+    /// What identifies one hold.
+    type Token;
+    /// Gives the hold back.
+    fn give_back(&self, token: &Self::Token) -> Result<()>;
+}
+
+/// One hold of a [`Lock`], [`RLock`] or [`BoundedSemaphore`]; given back
+/// when dropped, or by [`release`](Guard::release), which reports failure.
+#[must_use = "the hold is given back when the guard is dropped"]
+pub struct Guard<'a, H: Hold> {
+    holder: &'a H,
+    token: H::Token,
+    released: bool,
+}
+
+impl<'a, H: Hold> Guard<'a, H> {
+    fn new(holder: &'a H, token: H::Token) -> Self {
+        Guard {
+            holder,
+            token,
+            released: false,
+        }
+    }
+
+    /// Gives the hold back now, reporting whether it was still held.
+    pub fn release(mut self) -> Result<()> {
+        self.released = true;
+        self.holder.give_back(&self.token)
+    }
+}
+
+impl<H: Hold> Drop for Guard<'_, H> {
+    fn drop(&mut self) {
+        if !self.released {
+            let _ = self.holder.give_back(&self.token);
+        }
+    }
+}
+
+/// Holds a [`Lock`].
+pub type LockGuard<'a, S> = Guard<'a, Lock<S>>;
+/// One hold of an [`RLock`].
+pub type RLockGuard<'a, S> = Guard<'a, RLock<S>>;
+/// One permit of a [`BoundedSemaphore`].
+pub type SemaphoreGuard<'a, S> = Guard<'a, BoundedSemaphore<S>>;
+
 /// A mutual-exclusion lock shared by every thread and process that uses
 /// the same cache and name.
 ///
@@ -80,14 +130,6 @@ pub struct Lock<S: Store> {
     store: S,
     key: Key,
     expire: Option<Duration>,
-}
-
-/// Holds a [`Lock`]; releases it when dropped.
-#[must_use = "the lock is released when the guard is dropped"]
-pub struct LockGuard<'a, S: Store> {
-    lock: &'a Lock<S>,
-    token: String,
-    released: bool,
 }
 
 impl<S: Store> Lock<S> {
@@ -114,11 +156,7 @@ impl<S: Store> Lock<S> {
             .store
             .put_new(&self.key, &token, &options(self.expire))?
         {
-            Ok(Some(LockGuard {
-                lock: self,
-                token,
-                released: false,
-            }))
+            Ok(Some(Guard::new(self, token)))
         } else {
             Ok(None)
         }
@@ -138,35 +176,23 @@ impl<S: Store> Lock<S> {
     pub fn locked(&self) -> Result<bool> {
         Ok(self.store.entry::<String>(&self.key)?.is_some())
     }
+}
+
+impl<S: Store> Hold for Lock<S> {
+    type Token = String;
 
     /// Releases the hold `token` has; [`RecipeError::NotHeld`] when it has
     /// none (it expired, or was never taken).
-    fn release(&self, token: &str) -> Result<()> {
+    fn give_back(&self, token: &String) -> Result<()> {
         self.store.transact_on(&self.key, || {
             match self.store.entry::<String>(&self.key)? {
-                Some(e) if e.value == token => {
+                Some(e) if &e.value == token => {
                     self.store.remove(&self.key)?;
                     Ok(())
                 }
                 _ => Err(RecipeError::NotHeld),
             }
         })
-    }
-}
-
-impl<S: Store> LockGuard<'_, S> {
-    /// Releases the lock now, reporting whether this guard still held it.
-    pub fn release(mut self) -> Result<()> {
-        self.released = true;
-        self.lock.release(&self.token)
-    }
-}
-
-impl<S: Store> Drop for LockGuard<'_, S> {
-    fn drop(&mut self) {
-        if !self.released {
-            let _ = self.lock.release(&self.token);
-        }
     }
 }
 
@@ -192,13 +218,6 @@ pub struct RLock<S: Store> {
     expire: Option<Duration>,
 }
 
-/// One hold of an [`RLock`]; released when dropped.
-#[must_use = "the hold is released when the guard is dropped"]
-pub struct RLockGuard<'a, S: Store> {
-    lock: &'a RLock<S>,
-    released: bool,
-}
-
 impl<S: Store> RLock<S> {
     /// The re-entrant lock named `name` in `store`.
     pub fn new(store: S, name: &str) -> Self {
@@ -219,10 +238,7 @@ impl<S: Store> RLock<S> {
     /// Takes the lock (again) if it is free or this thread's.
     pub fn try_acquire(&self) -> Result<Option<RLockGuard<'_, S>>> {
         let taken = self.try_take()?;
-        Ok(taken.then(|| RLockGuard {
-            lock: self,
-            released: false,
-        }))
+        Ok(taken.then(|| Guard::new(self, ())))
     }
 
     fn try_take(&self) -> Result<bool> {
@@ -252,8 +268,12 @@ impl<S: Store> RLock<S> {
     pub fn locked(&self) -> Result<bool> {
         Ok(self.store.entry::<(String, u64)>(&self.key)?.is_some())
     }
+}
 
-    fn release(&self) -> Result<()> {
+impl<S: Store> Hold for RLock<S> {
+    type Token = ();
+
+    fn give_back(&self, _: &()) -> Result<()> {
         let me = owner();
         self.store.transact_on(&self.key, || {
             match self.store.entry::<(String, u64)>(&self.key)? {
@@ -272,22 +292,6 @@ impl<S: Store> RLock<S> {
                 _ => Err(RecipeError::NotHeld),
             }
         })
-    }
-}
-
-impl<S: Store> RLockGuard<'_, S> {
-    /// Releases this hold now.
-    pub fn release(mut self) -> Result<()> {
-        self.released = true;
-        self.lock.release()
-    }
-}
-
-impl<S: Store> Drop for RLockGuard<'_, S> {
-    fn drop(&mut self) {
-        if !self.released {
-            let _ = self.lock.release();
-        }
     }
 }
 
@@ -311,13 +315,6 @@ pub struct BoundedSemaphore<S: Store> {
     key: Key,
     value: u64,
     expire: Option<Duration>,
-}
-
-/// One permit of a [`BoundedSemaphore`]; returned when dropped.
-#[must_use = "the permit is returned when the guard is dropped"]
-pub struct SemaphoreGuard<'a, S: Store> {
-    semaphore: &'a BoundedSemaphore<S>,
-    released: bool,
 }
 
 impl<S: Store> BoundedSemaphore<S> {
@@ -357,10 +354,7 @@ impl<S: Store> BoundedSemaphore<S> {
                 .put(&self.key, &(left - 1), &options(self.expire))
         })?;
         // Built only when taken: a guard's drop returns a permit.
-        Ok(taken.then(|| SemaphoreGuard {
-            semaphore: self,
-            released: false,
-        }))
+        Ok(taken.then(|| Guard::new(self, ())))
     }
 
     /// Takes a permit, waiting as long as it takes.
@@ -372,8 +366,12 @@ impl<S: Store> BoundedSemaphore<S> {
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphoreGuard<'_, S>> {
         poll(Some(timeout), || self.try_acquire())
     }
+}
 
-    fn release(&self) -> Result<()> {
+impl<S: Store> Hold for BoundedSemaphore<S> {
+    type Token = ();
+
+    fn give_back(&self, _: &()) -> Result<()> {
         self.store.transact_on(&self.key, || {
             let left = self.available()?;
             if left >= self.value {
@@ -383,21 +381,5 @@ impl<S: Store> BoundedSemaphore<S> {
                 .put(&self.key, &(left + 1), &options(self.expire))?;
             Ok(())
         })
-    }
-}
-
-impl<S: Store> SemaphoreGuard<'_, S> {
-    /// Returns the permit now.
-    pub fn release(mut self) -> Result<()> {
-        self.released = true;
-        self.semaphore.release()
-    }
-}
-
-impl<S: Store> Drop for SemaphoreGuard<'_, S> {
-    fn drop(&mut self) {
-        if !self.released {
-            let _ = self.semaphore.release();
-        }
     }
 }

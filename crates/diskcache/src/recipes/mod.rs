@@ -10,7 +10,9 @@ mod misc;
 mod store;
 
 pub use error::RecipeError;
-pub use locks::{BoundedSemaphore, Lock, LockGuard, RLock, RLockGuard, SemaphoreGuard};
+pub use locks::{
+    BoundedSemaphore, Guard, Hold, Lock, LockGuard, RLock, RLockGuard, SemaphoreGuard,
+};
 pub use memo::{Memo, Stampede, get_or_insert_with};
 pub use misc::{Averager, Throttle, barrier};
 pub use store::Store;
