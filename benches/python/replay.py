@@ -1,0 +1,47 @@
+"""Replays an operation file against python-diskcache, timing each operation.
+
+python replay.py <cache|fanout4> <dir> <ops-file> <start-epoch-ms>
+
+Each line of the ops file is `g KEY`, `s KEY VALUE` or `d KEY`. Prints one
+line per operation: the action letter, whether it missed (1) or not (0), and
+the nanoseconds it took.
+"""
+import sys
+import time
+
+import diskcache
+
+
+def main():
+    kind, directory, path, start = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    if kind == "cache":
+        cache = diskcache.Cache(directory)
+    else:
+        cache = diskcache.FanoutCache(directory, shards=int(kind[len("fanout"):]))
+    ops = []
+    with open(path, "rb") as f:
+        for line in f:
+            parts = line.rstrip(b"\n").split(b" ")
+            ops.append((parts[0], parts[1], parts[2] if len(parts) > 2 else None))
+    while time.time() * 1000 < start:
+        time.sleep(0.0002)
+    clock = time.perf_counter_ns
+    out = []
+    for action, key, value in ops:
+        if action == b"g":
+            t = clock()
+            got = cache.get(key)
+            out.append("g %d %d" % (got is None, clock() - t))
+        elif action == b"s":
+            t = clock()
+            cache.set(key, value)
+            out.append("s 0 %d" % (clock() - t))
+        else:
+            t = clock()
+            found = cache.delete(key)
+            out.append("d %d %d" % (not found, clock() - t))
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()

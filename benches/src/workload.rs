@@ -1,0 +1,368 @@
+//! The workload python-diskcache publishes, side by side: each worker
+//! process runs the same operations (ten gets per set, ten sets per delete,
+//! short keys and values, about 1% of gets missing) against each system,
+//! in 1 and in several processes at once.
+//!
+//! ```text
+//! workload [--quick] [--procs N] [--out DIR] [SYSTEM...]
+//! ```
+//!
+//! Systems: shard, fanout4, fanout8, floor (raw SQLite), py-cache and
+//! py-fanout4 (python-diskcache 5.6 in a virtual environment this harness
+//! makes under target/). Results go to `DIR/results.json` (default
+//! `results/`). Memcached and Redis are not in this harness yet.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use diskcache_bench::Rng;
+use diskcache_fanout::FanoutCache;
+use diskcache_shard::Cache;
+use rusqlite::Connection;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+const KEYS: u64 = 1000;
+const REPLAY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/replay.py");
+const ALL: [&str; 6] = [
+    "shard",
+    "fanout4",
+    "fanout8",
+    "floor",
+    "py-cache",
+    "py-fanout4",
+];
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+/// The operations of one worker, one per line: `g KEY`, `s KEY VALUE`, `d KEY`.
+fn ops_text(seed: u64, count: u64) -> String {
+    let mut rng = Rng::new(seed);
+    let mut out = String::new();
+    for i in 0..count {
+        match rng.below(111) {
+            // Gets draw from 1% more keys than were stored: about 1% miss.
+            0..100 => out.push_str(&format!("g key-{:06}\n", rng.below(KEYS * 101 / 100))),
+            100..110 => out.push_str(&format!(
+                "s key-{:06} value-{seed}-{i:012}\n",
+                rng.below(KEYS)
+            )),
+            _ => out.push_str(&format!("d key-{:06}\n", rng.below(KEYS))),
+        }
+    }
+    out
+}
+
+/// One system opened in a worker process.
+enum Sys {
+    Shard(Cache),
+    Fanout(FanoutCache),
+    Floor(Connection),
+}
+
+impl Sys {
+    fn open(kind: &str, dir: &str) -> Res<Sys> {
+        Ok(match kind {
+            "shard" => Sys::Shard(Cache::open(dir)?),
+            "fanout4" | "fanout8" => Sys::Fanout(
+                FanoutCache::builder()
+                    .shards(kind[6..].parse()?)
+                    .open(dir)?,
+            ),
+            "floor" => {
+                let conn = Connection::open(Path::new(dir).join("floor.db"))?;
+                conn.execute_batch(
+                    "PRAGMA journal_mode = wal; PRAGMA synchronous = 1; PRAGMA cache_size = 8192;
+                     PRAGMA mmap_size = 67108864; PRAGMA busy_timeout = 60000;
+                     CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB);",
+                )?;
+                Sys::Floor(conn)
+            }
+            other => return Err(format!("unknown system {other}").into()),
+        })
+    }
+
+    /// Runs one operation; whether it missed.
+    fn run(&self, action: &str, key: &[u8], value: &[u8]) -> Res<bool> {
+        Ok(match (self, action) {
+            (Sys::Shard(c), "g") => c.get::<Vec<u8>>(key)?.is_none(),
+            (Sys::Fanout(c), "g") => c.get::<Vec<u8>>(key)?.is_none(),
+            (Sys::Floor(c), "g") => {
+                let mut stmt = c.prepare_cached("SELECT value FROM kv WHERE key = ?1")?;
+                let mut rows = stmt.query([key])?;
+                rows.next()?.is_none()
+            }
+            (Sys::Shard(c), "s") => c.set(key, value).map(|()| false)?,
+            (Sys::Fanout(c), "s") => !c.set(key, value)?,
+            (Sys::Floor(c), "s") => {
+                c.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?
+                    .execute([key, value])?;
+                false
+            }
+            (Sys::Shard(c), _) => !c.delete(key)?,
+            (Sys::Fanout(c), _) => !c.delete(key)?,
+            (Sys::Floor(c), _) => {
+                c.prepare_cached("DELETE FROM kv WHERE key = ?1")?
+                    .execute([key])?
+                    == 0
+            }
+        })
+    }
+}
+
+/// A worker: replays the ops file from the start instant and prints
+/// `ACTION MISSED NANOS` per operation.
+fn worker(kind: &str, dir: &str, ops: &str, start: u128) -> Res<()> {
+    let sys = Sys::open(kind, dir)?;
+    let text = std::fs::read_to_string(ops)?;
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split(' ').collect()).collect();
+    while now_ms() < start {
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    let mut out = String::with_capacity(lines.len() * 16);
+    for parts in &lines {
+        let (action, key) = (parts[0], parts[1].as_bytes());
+        let value = parts.get(2).map_or(&b""[..], |v| v.as_bytes());
+        let t = Instant::now();
+        let missed = sys.run(action, key, value)?;
+        out.push_str(&format!(
+            "{action} {} {}\n",
+            u8::from(missed),
+            t.elapsed().as_nanos()
+        ));
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// The venv python with diskcache 5.6, made on first use.
+fn python() -> Res<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/pyvenv-bench");
+    let py = venv.join("bin/python");
+    let ready = Command::new(&py)
+        .args(["-c", "import diskcache"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ready {
+        eprintln!(
+            "making a Python virtual environment with diskcache 5.6 in {}",
+            venv.display()
+        );
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            return Err(
+                "python3 with venv is needed for the py-* systems (apt-get install python3-venv)"
+                    .into(),
+            );
+        }
+        let pip = Command::new(&py)
+            .args(["-m", "pip", "install", "--quiet", "diskcache==5.6.3"])
+            .status()?;
+        if !pip.success() {
+            return Err("pip install diskcache==5.6.3 failed".into());
+        }
+    }
+    Ok(py)
+}
+
+/// Per action: the latencies (ns) and the misses.
+type Tally = BTreeMap<String, (Vec<u64>, u64)>;
+
+/// Runs `kind` with `procs` workers of `count` operations on a fresh
+/// directory that already holds every key.
+fn measure(kind: &str, procs: u64, count: u64) -> Res<Tally> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().to_str().ok_or("path")?.to_string();
+    let exe = std::env::current_exe()?;
+    let command = |ops: &Path, start: u128| -> Res<Command> {
+        Ok(match kind.strip_prefix("py-") {
+            Some(py_kind) => {
+                let mut c = Command::new(python()?);
+                c.arg(REPLAY)
+                    .arg(py_kind)
+                    .arg(&path)
+                    .arg(ops)
+                    .arg(start.to_string());
+                c
+            }
+            None => {
+                let mut c = Command::new(&exe);
+                c.args(["worker", kind, &path])
+                    .arg(ops)
+                    .arg(start.to_string());
+                c
+            }
+        })
+    };
+    // Store every key first, with one worker whose timings are dropped.
+    let fill = dir.path().join("fill.ops");
+    let fill_text: String = (0..KEYS)
+        .map(|k| format!("s key-{k:06} value-fill-{k:012}\n"))
+        .collect();
+    std::fs::write(&fill, fill_text)?;
+    let status = command(&fill, 0)?.stdout(Stdio::null()).status()?;
+    if !status.success() {
+        return Err(format!("{kind}: filling failed").into());
+    }
+    let start = now_ms() + if kind.starts_with("py-") { 1500 } else { 400 };
+    let mut children = Vec::new();
+    for id in 0..procs {
+        let ops = dir.path().join(format!("worker{id}.ops"));
+        std::fs::write(&ops, ops_text(id + 1, count))?;
+        children.push(command(&ops, start)?.stdout(Stdio::piped()).spawn()?);
+    }
+    let mut tally = Tally::new();
+    for child in children {
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "{kind}: a worker failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        for line in String::from_utf8(out.stdout)?.lines() {
+            let mut parts = line.split(' ');
+            let (Some(action), Some(missed), Some(ns)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let name = match action {
+                "g" => "get",
+                "s" => "set",
+                _ => "delete",
+            };
+            let slot = tally.entry(name.to_string()).or_default();
+            slot.0.push(ns.parse()?);
+            slot.1 += u64::from(missed == "1");
+        }
+    }
+    Ok(tally)
+}
+
+fn quantile(sorted: &[u64], q: f64) -> f64 {
+    sorted
+        .get(((sorted.len().max(1) - 1) as f64 * q).round() as usize)
+        .map_or(f64::NAN, |&n| n as f64 / 1000.0)
+}
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("worker") {
+        let a = |i: usize| args.get(i).map(String::as_str).ok_or("missing argument");
+        return worker(a(1)?, a(2)?, a(3)?, a(4)?.parse()?);
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let value_after = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let procs: u64 = value_after("--procs")
+        .map(|p| p.parse())
+        .transpose()?
+        .unwrap_or(2);
+    let out_dir = PathBuf::from(value_after("--out").unwrap_or_else(|| "results".into()));
+    let named: Vec<&str> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| {
+            !a.starts_with("--")
+                && args
+                    .get(i.wrapping_sub(1))
+                    .is_none_or(|p| p != "--procs" && p != "--out")
+        })
+        .map(|(_, a)| a.as_str())
+        .collect();
+    let systems: Vec<&str> = if named.is_empty() {
+        ALL.to_vec()
+    } else {
+        named
+    };
+    let count = if quick { 2_000 } else { 100_000 };
+    std::fs::create_dir_all(&out_dir)?;
+    let mut json = serde_json::Map::new();
+    let mut medians: BTreeMap<(String, u64, String), f64> = BTreeMap::new();
+    for &p in &[1, procs] {
+        for kind in &systems {
+            eprintln!("running {kind} with {p} process(es) x {count} operations…");
+            let tally = match measure(kind, p, count) {
+                Ok(t) => t,
+                Err(e) if kind.starts_with("py-") && named_is_default(&args) => {
+                    eprintln!("skipping {kind}: {e}");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            println!("\n{kind}, {p} process(es), {count} operations each (µs)");
+            println!(
+                "{:<8}{:>9}{:>8}{:>9}{:>9}{:>9}{:>10}{:>10}",
+                "action", "count", "misses", "median", "p90", "p99", "max", "total s"
+            );
+            let mut rows = serde_json::Map::new();
+            for (action, (mut ns, misses)) in tally {
+                ns.sort_unstable();
+                let total = ns.iter().sum::<u64>() as f64 / 1e9;
+                let (m, p90, p99, max) = (
+                    quantile(&ns, 0.5),
+                    quantile(&ns, 0.9),
+                    quantile(&ns, 0.99),
+                    quantile(&ns, 1.0),
+                );
+                println!(
+                    "{action:<8}{:>9}{misses:>8}{m:>9.2}{p90:>9.2}{p99:>9.2}{max:>10.1}{total:>10.3}",
+                    ns.len()
+                );
+                medians.insert((kind.to_string(), p, action.clone()), m);
+                rows.insert(
+                    action,
+                    serde_json::json!({"count": ns.len(), "misses": misses, "median_us": m, "p90_us": p90, "p99_us": p99, "max_us": max, "total_s": total}),
+                );
+            }
+            json.insert(format!("{kind}/{p}"), serde_json::Value::Object(rows));
+        }
+    }
+    println!("\nsummary: median as a ratio to the shard's (below 1 = faster than ours)");
+    for &p in &[1, procs] {
+        for kind in &systems {
+            let ratio = |action: &str| {
+                let ours = medians.get(&("shard".to_string(), p, action.to_string()));
+                let theirs = medians.get(&(kind.to_string(), p, action.to_string()));
+                match (ours, theirs) {
+                    (Some(o), Some(t)) => format!("{:.2}", t / o),
+                    _ => "-".into(),
+                }
+            };
+            println!(
+                "  {kind:<11} {p} proc: get {}  set {}",
+                ratio("get"),
+                ratio("set")
+            );
+        }
+    }
+    let file = out_dir.join("results.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string_pretty(&serde_json::Value::Object(json))?,
+    )?;
+    println!("\nresults written to {}", file.display());
+    Ok(())
+}
+
+/// True when no system was named: a missing Python then skips the py-*
+/// systems instead of failing.
+fn named_is_default(args: &[String]) -> bool {
+    !args.iter().any(|a| ALL.contains(&a.as_str()))
+}
