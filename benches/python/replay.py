@@ -1,6 +1,6 @@
 """Replays an operation file against python-diskcache, timing each operation.
 
-python replay.py <cache|fanout4> <dir> <ops-file> <start-epoch-ms>
+python replay.py <cache|fanoutN|memcached:PORT|redis:PORT> <dir> <ops-file> <start-epoch-ms>
 
 Each line of the ops file is `g KEY`, `s KEY VALUE` or `d KEY`. Prints one
 line per operation: the action letter, whether it missed (1) or not (0), and
@@ -12,12 +12,24 @@ import time
 import diskcache
 
 
+def open_cache(kind, directory):
+    if kind == "cache":
+        return diskcache.Cache(directory)
+    if kind.startswith("fanout"):
+        return diskcache.FanoutCache(directory, shards=int(kind[len("fanout"):]))
+    name, port = kind.split(":")
+    if name == "memcached":
+        from pymemcache.client.base import Client
+
+        return Client(("127.0.0.1", int(port)), default_noreply=False)
+    import redis
+
+    return redis.Redis(host="127.0.0.1", port=int(port))
+
+
 def main():
     kind, directory, path, start = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    if kind == "cache":
-        cache = diskcache.Cache(directory)
-    else:
-        cache = diskcache.FanoutCache(directory, shards=int(kind[len("fanout"):]))
+    cache = open_cache(kind, directory)
     ops = []
     with open(path, "rb") as f:
         for line in f:
@@ -39,6 +51,7 @@ def main():
         else:
             t = clock()
             found = cache.delete(key)
+            # diskcache and pymemcache answer True/False, redis a count.
             out.append("d %d %d" % (not found, clock() - t))
     sys.stdout.write("\n".join(out) + "\n")
 

@@ -9,8 +9,11 @@
 //!
 //! Systems: shard, fanout4, fanout8, floor (raw SQLite), py-cache and
 //! py-fanout4 (python-diskcache 5.6 in a virtual environment this harness
-//! makes under target/). Results go to `DIR/results.json` (default
-//! `results/`). Memcached and Redis are not in this harness yet.
+//! makes under target/), memcached and redis (servers the harness starts
+//! on 127.0.0.1 from Debian's `memcached` and `redis-server` packages,
+//! driven from Python by pymemcache and redis-py, as python-diskcache's
+//! published figures drive them from Python). Results go to
+//! `DIR/results.json` (default `results/`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,14 +29,80 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 const KEYS: u64 = 1000;
 const REPLAY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/replay.py");
-const ALL: [&str; 6] = [
+const ALL: [&str; 8] = [
     "shard",
     "fanout4",
     "fanout8",
     "floor",
     "py-cache",
     "py-fanout4",
+    "memcached",
+    "redis",
 ];
+
+/// A server the harness started; stopped when dropped.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `memcached` or `redis` on a free port of 127.0.0.1.
+fn start_server(kind: &str) -> Res<(Server, u16)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let port_arg = port.to_string();
+    let (program, package, args): (&str, &str, Vec<&str>) = match kind {
+        "memcached" => (
+            "memcached",
+            "memcached",
+            vec![
+                "-l",
+                "127.0.0.1",
+                "-p",
+                &port_arg,
+                "-U",
+                "0",
+                "-u",
+                "nobody",
+            ],
+        ),
+        _ => (
+            "redis-server",
+            "redis-server",
+            vec![
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port_arg,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+        ),
+    };
+    let child = Command::new(program)
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            format!("{program} is not installed ({e}); install it with: apt-get install {package}")
+        })?;
+    let server = Server(child);
+    for _ in 0..500 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok((server, port));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Err(format!("{program} did not start listening on port {port}").into())
+}
 
 fn now_ms() -> u128 {
     SystemTime::now()
@@ -146,36 +215,42 @@ fn worker(kind: &str, dir: &str, ops: &str, start: u128) -> Res<()> {
     Ok(())
 }
 
-/// The venv python with diskcache 5.6, made on first use.
+/// The venv python with diskcache 5.6, pymemcache and redis-py, made on
+/// first use.
 fn python() -> Res<PathBuf> {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/pyvenv-bench");
     let py = venv.join("bin/python");
-    let ready = Command::new(&py)
-        .args(["-c", "import diskcache"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ready {
-        eprintln!(
-            "making a Python virtual environment with diskcache 5.6 in {}",
-            venv.display()
-        );
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status();
-        if !made.is_ok_and(|s| s.success()) {
-            return Err(
-                "python3 with venv is needed for the py-* systems (apt-get install python3-venv)"
-                    .into(),
-            );
-        }
-        let pip = Command::new(&py)
-            .args(["-m", "pip", "install", "--quiet", "diskcache==5.6.3"])
-            .status()?;
-        if !pip.success() {
-            return Err("pip install diskcache==5.6.3 failed".into());
-        }
+    let ready = |py: &Path| {
+        Command::new(py)
+            .args(["-c", "import diskcache, pymemcache, redis"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if ready(&py) {
+        return Ok(py);
+    }
+    eprintln!("making a Python virtual environment in {}", venv.display());
+    let made = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        return Err("python3 with venv is needed for the Python-driven systems (apt-get install python3-venv)".into());
+    }
+    let pip = Command::new(&py)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "diskcache==5.6.3",
+            "pymemcache",
+            "redis",
+        ])
+        .status()?;
+    if !pip.success() || !ready(&py) {
+        return Err("pip install diskcache==5.6.3 pymemcache redis failed".into());
     }
     Ok(py)
 }
@@ -189,8 +264,18 @@ fn measure(kind: &str, procs: u64, count: u64) -> Res<Tally> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().to_str().ok_or("path")?.to_string();
     let exe = std::env::current_exe()?;
+    // Servers run for the whole measurement; Python drives them.
+    let server = match kind {
+        "memcached" | "redis" => Some(start_server(kind)?),
+        _ => None,
+    };
+    let python_kind = match (&server, kind.strip_prefix("py-")) {
+        (Some((_, port)), _) => Some(format!("{kind}:{port}")),
+        (None, Some(k)) => Some(k.to_string()),
+        (None, None) => None,
+    };
     let command = |ops: &Path, start: u128| -> Res<Command> {
-        Ok(match kind.strip_prefix("py-") {
+        Ok(match &python_kind {
             Some(py_kind) => {
                 let mut c = Command::new(python()?);
                 c.arg(REPLAY)
@@ -219,7 +304,7 @@ fn measure(kind: &str, procs: u64, count: u64) -> Res<Tally> {
     if !status.success() {
         return Err(format!("{kind}: filling failed").into());
     }
-    let start = now_ms() + if kind.starts_with("py-") { 1500 } else { 400 };
+    let start = now_ms() + if python_kind.is_some() { 1500 } else { 400 };
     let mut children = Vec::new();
     for id in 0..procs {
         let ops = dir.path().join(format!("worker{id}.ops"));
@@ -304,7 +389,10 @@ fn main() -> Res<()> {
             eprintln!("running {kind} with {p} process(es) x {count} operations…");
             let tally = match measure(kind, p, count) {
                 Ok(t) => t,
-                Err(e) if kind.starts_with("py-") && named_is_default(&args) => {
+                Err(e)
+                    if !matches!(*kind, "shard" | "fanout4" | "fanout8" | "floor")
+                        && named_is_default(&args) =>
+                {
                     eprintln!("skipping {kind}: {e}");
                     continue;
                 }
