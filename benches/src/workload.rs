@@ -13,7 +13,9 @@
 //! on 127.0.0.1 from Debian's `memcached` and `redis-server` packages,
 //! driven from Python by pymemcache and redis-py, as python-diskcache's
 //! published figures drive them from Python). Results go to
-//! `DIR/results.json` (default `results/`).
+//! `DIR/results.json` (default `results/`), and with the `charts` feature
+//! a chart per action and process count, `DIR/<action>-<N>proc.png`:
+//! latency at each percentile, one line per system.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -340,6 +342,80 @@ fn measure(kind: &str, procs: u64, count: u64) -> Res<Tally> {
     Ok(tally)
 }
 
+/// One system's latencies (µs) at each of [`PERCENTILES`].
+type Curve = (String, Vec<f64>);
+
+/// The percentiles the charts and the JSON report.
+const PERCENTILES: [f64; 6] = [0.5, 0.75, 0.9, 0.95, 0.99, 0.999];
+
+/// Without the `charts` feature: says how to get the charts.
+#[cfg(not(feature = "charts"))]
+fn chart(file: &Path, _: &str, _: &[Curve]) -> Res<()> {
+    eprintln!("no chart {}: build with --features charts", file.display());
+    Ok(())
+}
+
+/// Draws one chart: latency at each of [`PERCENTILES`], one line per system.
+#[cfg(feature = "charts")]
+fn chart(file: &Path, title: &str, curves: &[Curve]) -> Res<()> {
+    use plotters::prelude::*;
+    let root = BitMapBackend::new(file, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let top = curves
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .fold(1.0, f64::max)
+        * 1.5;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(
+            -0.2f64..(PERCENTILES.len() as f64 - 0.8),
+            (0.5f64..top).log_scale(),
+        )?;
+    chart
+        .configure_mesh()
+        .x_labels(PERCENTILES.len())
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            if (x - i).abs() > 0.01 || i < 0.0 {
+                return String::new();
+            }
+            PERCENTILES
+                .get(i as usize)
+                .map_or(String::new(), |p| format!("p{}", p * 100.0))
+        })
+        .y_desc("latency (µs, log scale)")
+        .x_desc("percentile")
+        .draw()?;
+    for (i, (name, values)) in curves.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let points: Vec<(f64, f64)> = values
+            .iter()
+            .enumerate()
+            .map(|(x, &y)| (x as f64, y.max(0.5)))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(name.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    println!("chart written to {}", file.display());
+    Ok(())
+}
+
 fn quantile(sorted: &[u64], q: f64) -> f64 {
     sorted
         .get(((sorted.len().max(1) - 1) as f64 * q).round() as usize)
@@ -384,6 +460,8 @@ fn main() -> Res<()> {
     std::fs::create_dir_all(&out_dir)?;
     let mut json = serde_json::Map::new();
     let mut medians: BTreeMap<(String, u64, String), f64> = BTreeMap::new();
+    // (processes, action) -> the systems' latencies at each percentile.
+    let mut curves: BTreeMap<(u64, String), Vec<Curve>> = BTreeMap::new();
     for &p in &[1, procs] {
         for kind in &systems {
             eprintln!("running {kind} with {p} process(es) x {count} operations…");
@@ -418,9 +496,14 @@ fn main() -> Res<()> {
                     ns.len()
                 );
                 medians.insert((kind.to_string(), p, action.clone()), m);
+                let at: Vec<f64> = PERCENTILES.iter().map(|&q| quantile(&ns, q)).collect();
+                curves
+                    .entry((p, action.clone()))
+                    .or_default()
+                    .push((kind.to_string(), at.clone()));
                 rows.insert(
                     action,
-                    serde_json::json!({"count": ns.len(), "misses": misses, "median_us": m, "p90_us": p90, "p99_us": p99, "max_us": max, "total_s": total}),
+                    serde_json::json!({"count": ns.len(), "misses": misses, "median_us": m, "p90_us": p90, "p99_us": p99, "max_us": max, "total_s": total, "percentiles": PERCENTILES, "latency_us_at_percentiles": at}),
                 );
             }
             json.insert(format!("{kind}/{p}"), serde_json::Value::Object(rows));
@@ -450,6 +533,11 @@ fn main() -> Res<()> {
         serde_json::to_string_pretty(&serde_json::Value::Object(json))?,
     )?;
     println!("\nresults written to {}", file.display());
+    for ((p, action), systems) in &curves {
+        let png = out_dir.join(format!("{action}-{p}proc.png"));
+        let title = format!("{action}: {p} process(es) x {count} operations");
+        chart(&png, &title, systems)?;
+    }
     Ok(())
 }
 
