@@ -119,21 +119,13 @@ impl Cache {
                  FROM pragma_page_count()",
             )?
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok((earliest, self.volume_of(pages, files)))
-    }
-
-    fn volume_of(&self, pages: i64, files: i64) -> u64 {
-        u64::try_from(pages).unwrap_or(0) * self.inner.page_size + u64::try_from(files).unwrap_or(0)
+        let volume = u64::try_from(pages).unwrap_or(0) * self.inner.page_size
+            + u64::try_from(files).unwrap_or(0);
+        Ok((earliest, volume))
     }
 
     fn volume_in(&self, conn: &Connection) -> Result<u64> {
-        let (pages, files): (i64, i64) = conn
-            .prepare_cached(
-                "SELECT page_count, coalesce((SELECT value FROM Settings WHERE key = 'size'), 0) \
-                 FROM pragma_page_count()",
-            )?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(self.volume_of(pages, files))
+        Ok(self.cull_probe(conn)?.1)
     }
 
     /// The cache's size on disk in bytes: database pages plus value files.
