@@ -6,47 +6,21 @@
 //! `worker …`) that start together at an agreed instant and write short
 //! values under keys drawn from a shared key space.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use diskcache_bench::{Rng, Samples, key, value};
-use diskcache_fanout::FanoutCache;
-use diskcache_shard::Cache;
+use diskcache_bench::{Res, Rng, Samples, System, key, value};
 
 const KEYS: u64 = 10_000;
 
-/// A cache under test: one shard, or a fanout cache of 8.
-enum Target {
-    Shard(Cache),
-    Fanout(FanoutCache),
-}
-
-impl Target {
-    fn open(kind: &str, dir: &str) -> Result<Target, Box<dyn std::error::Error>> {
-        Ok(match kind {
-            "shard" => Target::Shard(Cache::open(dir)?),
-            "fanout" => Target::Fanout(FanoutCache::builder().shards(8).open(dir)?),
-            other => return Err(format!("unknown system {other}").into()),
-        })
-    }
-
-    fn set(&self, k: &[u8], v: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
-        match self {
-            Target::Shard(c) => c.set(k, v)?,
-            Target::Fanout(c) => {
-                if !c.set(k, v)? {
-                    return Err("not stored".into());
-                }
-            }
-        }
+/// Sets `key`, treating "not stored" (a fanout shard that stayed locked)
+/// as a failure of the run.
+fn set(target: &System, k: &[u8], v: &[u8]) -> Res<()> {
+    if target.set(k, v)? {
         Ok(())
-    }
-
-    fn get(&self, k: &[u8]) -> Result<Option<Vec<u8>>, Box<dyn std::error::Error>> {
-        Ok(match self {
-            Target::Shard(c) => c.get(k)?,
-            Target::Fanout(c) => c.get(k)?,
-        })
+    } else {
+        Err("not stored".into())
     }
 }
 
@@ -59,11 +33,11 @@ fn epoch_ms() -> u128 {
 
 /// A worker: waits for the start instant, then times `ops` sets and prints
 /// its elapsed time and every latency (ns), one per line.
-fn worker(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+fn worker(args: &[String]) -> Res<()> {
     let [kind, dir, ops, id, start] = args else {
         return Err("worker <system> <dir> <ops> <id> <start-ms>".into());
     };
-    let target = Target::open(kind, dir)?;
+    let target = System::open(kind, Path::new(dir))?;
     let ops: u64 = ops.parse()?;
     let start: u128 = start.parse()?;
     while epoch_ms() < start {
@@ -74,7 +48,7 @@ fn worker(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let began = Instant::now();
     for _ in 0..ops {
         let i = rng.below(KEYS);
-        samples.time(|| target.set(&key(i), &value(i)))?;
+        samples.time(|| set(&target, &key(i), &value(i)))?;
     }
     let elapsed = began.elapsed();
     let mut out = String::with_capacity(samples.0.len() * 8);
@@ -88,14 +62,10 @@ fn worker(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
 
 /// Runs `workers` writer processes on a fresh `kind` cache; returns the
 /// pooled latencies and the throughput in sets per second.
-fn contend(
-    kind: &str,
-    ops: u64,
-    workers: u64,
-) -> Result<(Samples, f64), Box<dyn std::error::Error>> {
+fn contend(kind: &str, ops: u64, workers: u64) -> Res<(Samples, f64)> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().to_str().ok_or("path")?.to_string();
-    drop(Target::open(kind, &path)?); // create it before the workers race
+    drop(System::open(kind, dir.path())?); // create it before the workers race
     let exe = std::env::current_exe()?;
     let start = (epoch_ms() + 300).to_string();
     let children: Vec<_> = (0..workers)
@@ -135,7 +105,7 @@ fn contend(
     Ok((all, throughput))
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("worker") {
         return worker(&args[2..]);
@@ -149,11 +119,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Gets in one process, interleaved rounds.
     let dir = tempfile::tempdir()?;
-    let shard = Target::open("shard", dir.path().join("s").to_str().ok_or("path")?)?;
-    let fanout = Target::open("fanout", dir.path().join("f").to_str().ok_or("path")?)?;
+    let shard = System::open("shard", &dir.path().join("s"))?;
+    let fanout = System::open("fanout8", &dir.path().join("f"))?;
     for i in 0..KEYS {
-        shard.set(&key(i), &value(i))?;
-        fanout.set(&key(i), &value(i))?;
+        set(&shard, &key(i), &value(i))?;
+        set(&fanout, &key(i), &value(i))?;
     }
     let (mut sg, mut fg) = (Samples::default(), Samples::default());
     for round in 0..5 {
@@ -186,7 +156,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{workers} writer processes x {ops} sets (µs)   median    p90    p99     max   sets/s"
     );
     let mut throughput = Vec::new();
-    for kind in ["shard", "fanout"] {
+    for kind in ["shard", "fanout8"] {
         let (s, tput) = contend(kind, ops, workers)?;
         let (m, p90, p99) = s.summary();
         let max = s.quantile_us(1.0);

@@ -1,6 +1,102 @@
-//! Shared pieces of the benchmark binaries: timing, statistics, key sets.
+//! Shared pieces of the benchmark binaries: the systems under test, timing,
+//! statistics, key sets.
 
+use std::path::Path;
 use std::time::Instant;
+
+use diskcache_fanout::FanoutCache;
+use diskcache_shard::Cache;
+use rusqlite::Connection;
+
+/// The benchmarks' result type.
+pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// A system under test.
+pub enum System {
+    /// One cache.
+    Shard(Cache),
+    /// A fanout cache.
+    Fanout(FanoutCache),
+    /// The raw-SQLite floor: a plain table `kv(key BLOB PRIMARY KEY, value
+    /// BLOB)` with the cache's pragmas, a prepared point `SELECT` and a
+    /// one-row `INSERT OR REPLACE` committed on its own.
+    Floor(Connection),
+}
+
+impl System {
+    /// Opens `kind` in `dir`: `shard`, `fanoutN` (N shards) or `floor`
+    /// (in `dir/floor.db`).
+    pub fn open(kind: &str, dir: &Path) -> Res<System> {
+        Ok(match kind {
+            "shard" => System::Shard(Cache::open(dir)?),
+            "floor" => {
+                let conn = Connection::open(dir.join("floor.db"))?;
+                conn.execute_batch(
+                    "PRAGMA auto_vacuum = 1; PRAGMA journal_mode = wal; PRAGMA synchronous = 1;
+                     PRAGMA cache_size = 8192; PRAGMA mmap_size = 67108864; PRAGMA busy_timeout = 60000;
+                     CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB);",
+                )?;
+                System::Floor(conn)
+            }
+            other => match other.strip_prefix("fanout").map(str::parse) {
+                Some(Ok(shards)) => {
+                    System::Fanout(FanoutCache::builder().shards(shards).open(dir)?)
+                }
+                _ => return Err(format!("unknown system {other}").into()),
+            },
+        })
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &[u8]) -> Res<Option<Vec<u8>>> {
+        Ok(match self {
+            System::Shard(c) => c.get(key)?,
+            System::Fanout(c) => c.get(key)?,
+            System::Floor(c) => {
+                let mut stmt = c.prepare_cached("SELECT value FROM kv WHERE key = ?1")?;
+                let mut rows = stmt.query([key])?;
+                match rows.next()? {
+                    Some(row) => Some(row.get(0)?),
+                    None => None,
+                }
+            }
+        })
+    }
+
+    /// Stores `value`; whether it was stored (a fanout shard that stayed
+    /// locked reports not stored).
+    pub fn set(&self, key: &[u8], value: &[u8]) -> Res<bool> {
+        Ok(match self {
+            System::Shard(c) => c.set(key, value).map(|()| true)?,
+            System::Fanout(c) => c.set(key, value)?,
+            System::Floor(c) => {
+                c.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?
+                    .execute([key, value])?;
+                true
+            }
+        })
+    }
+
+    /// Removes `key`; whether it was present.
+    pub fn delete(&self, key: &[u8]) -> Res<bool> {
+        Ok(match self {
+            System::Shard(c) => c.delete(key)?,
+            System::Fanout(c) => c.delete(key)?,
+            System::Floor(c) => {
+                c.prepare_cached("DELETE FROM kv WHERE key = ?1")?
+                    .execute([key])?
+                    > 0
+            }
+        })
+    }
+}
+
+/// The `q` quantile (0.0–1.0), in microseconds, of nanosecond latencies
+/// already sorted.
+pub fn quantile_us(sorted: &[u64], q: f64) -> f64 {
+    let index = ((sorted.len().max(1) - 1) as f64 * q).round() as usize;
+    sorted.get(index).map_or(f64::NAN, |&ns| ns as f64 / 1000.0)
+}
 
 /// Nanosecond latencies of one kind of operation.
 #[derive(Default, Clone)]
@@ -16,23 +112,25 @@ impl Samples {
         out
     }
 
-    /// The `q` quantile (0.0–1.0) in microseconds.
-    pub fn quantile_us(&self, q: f64) -> f64 {
-        if self.0.is_empty() {
-            return f64::NAN;
-        }
+    /// The latencies, sorted.
+    pub fn sorted(&self) -> Vec<u64> {
         let mut v = self.0.clone();
         v.sort_unstable();
-        let idx = ((v.len() - 1) as f64 * q).round() as usize;
-        v[idx] as f64 / 1000.0
+        v
     }
 
-    /// Median, p90, p99 in microseconds.
+    /// The `q` quantile (0.0–1.0) in microseconds.
+    pub fn quantile_us(&self, q: f64) -> f64 {
+        quantile_us(&self.sorted(), q)
+    }
+
+    /// Median, p90, p99 in microseconds (sorting once).
     pub fn summary(&self) -> (f64, f64, f64) {
+        let v = self.sorted();
         (
-            self.quantile_us(0.5),
-            self.quantile_us(0.9),
-            self.quantile_us(0.99),
+            quantile_us(&v, 0.5),
+            quantile_us(&v, 0.9),
+            quantile_us(&v, 0.99),
         )
     }
 }

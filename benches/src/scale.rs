@@ -11,28 +11,17 @@
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use diskcache_bench::{Rng, Samples, key, value};
+use diskcache_bench::{Res, Rng, Samples, System, key, value};
 use diskcache_shard::{Cache, SetOptions};
-use rusqlite::Connection;
 
-type Res<T> = Result<T, Box<dyn std::error::Error>>;
-
-/// The raw-SQLite floor (see `shard-vs-floor`), filled alongside.
-fn floor(dir: &std::path::Path) -> Res<Connection> {
-    let conn = Connection::open(dir.join("floor.db"))?;
-    conn.execute_batch(
-        "PRAGMA auto_vacuum = 1; PRAGMA journal_mode = wal; PRAGMA synchronous = 1;
-         PRAGMA cache_size = 8192; PRAGMA mmap_size = 67108864;
-         CREATE TABLE kv (key BLOB PRIMARY KEY, value BLOB);",
-    )?;
-    Ok(conn)
-}
-
-fn fill_floor(conn: &Connection, from: u64, n: u64) -> Res<()> {
+/// Fills the floor up to `n` items in one transaction.
+fn fill_floor(floor: &System, from: u64, n: u64) -> Res<()> {
+    let System::Floor(conn) = floor else {
+        return Err("not the floor".into());
+    };
     conn.execute_batch("BEGIN")?;
     for j in from..n {
-        conn.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?
-            .execute([key(j), value(j)])?;
+        floor.set(&key(j), &value(j))?;
     }
     conn.execute_batch("COMMIT")?;
     Ok(())
@@ -65,7 +54,7 @@ fn sizes(quick: bool) -> Res<()> {
         &[1_000, 100_000, 1_000_000]
     };
     let ops = if quick { 5_000 } else { 20_000 };
-    let raw = floor(dir.path())?;
+    let raw = System::open("floor", dir.path())?;
     println!(
         "items       get median  set median   floor get  floor set   (µs; {ops} gets and {} sets of present keys)",
         ops / 4
@@ -95,17 +84,13 @@ fn sizes(quick: bool) -> Res<()> {
         let mut rng = Rng::new(n);
         for _ in 0..ops {
             let i = rng.below(n);
-            fg.time(|| -> rusqlite::Result<Vec<u8>> {
-                raw.prepare_cached("SELECT value FROM kv WHERE key = ?1")?
-                    .query_row([key(i)], |r| r.get(0))
-            })?;
+            if fg.time(|| raw.get(&key(i)))?.is_none() {
+                return Err(format!("floor key {i} missing").into());
+            }
         }
         for _ in 0..ops / 4 {
             let i = rng.below(n);
-            fs.time(|| {
-                raw.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?
-                    .execute([key(i), value(i + 1)])
-            })?;
+            fs.time(|| raw.set(&key(i), &value(i + 1)))?;
         }
         let (gm, sm) = (g.quantile_us(0.5), s.quantile_us(0.5));
         let (fgm, fsm) = (fg.quantile_us(0.5), fs.quantile_us(0.5));

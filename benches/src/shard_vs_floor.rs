@@ -10,41 +10,10 @@
 //!
 //! Usage: `shard-vs-floor [ops-per-round] [rounds]`
 
-use diskcache_bench::{Rng, Samples, key, value};
+use diskcache_bench::{Rng, Samples, System, key, value};
 use diskcache_shard::{Cache, EvictionPolicy};
-use rusqlite::Connection;
 
 const KEYS: u64 = 10_000;
-
-struct Floor(Connection);
-
-impl Floor {
-    fn open(dir: &std::path::Path) -> rusqlite::Result<Self> {
-        let conn = Connection::open(dir.join("floor.db"))?;
-        conn.execute_batch(
-            "PRAGMA auto_vacuum = 1; PRAGMA journal_mode = wal; PRAGMA synchronous = 1;
-             PRAGMA cache_size = 8192; PRAGMA mmap_size = 67108864;
-             CREATE TABLE kv (key BLOB PRIMARY KEY, value BLOB);",
-        )?;
-        Ok(Floor(conn))
-    }
-    fn get(&self, k: &[u8]) -> rusqlite::Result<Option<Vec<u8>>> {
-        let mut stmt = self
-            .0
-            .prepare_cached("SELECT value FROM kv WHERE key = ?1")?;
-        let mut rows = stmt.query([k])?;
-        match rows.next()? {
-            Some(r) => Ok(Some(r.get(0)?)),
-            None => Ok(None),
-        }
-    }
-    fn set(&self, k: &[u8], v: &[u8]) -> rusqlite::Result<()> {
-        self.0
-            .prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?
-            .execute([k, v])?;
-        Ok(())
-    }
-}
 
 #[derive(Default)]
 struct Results {
@@ -64,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(20_000);
     let rounds: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(5);
     let dir = tempfile::tempdir()?;
-    let floor = Floor::open(dir.path())?;
+    let floor = System::open("floor", dir.path())?;
     let lrs = Cache::builder().open(dir.path().join("lrs"))?;
     let lru = Cache::builder()
         .eviction_policy(EvictionPolicy::LeastRecentlyUsed)

@@ -22,12 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use diskcache_bench::Rng;
-use diskcache_fanout::FanoutCache;
-use diskcache_shard::Cache;
-use rusqlite::Connection;
-
-type Res<T> = Result<T, Box<dyn std::error::Error>>;
+use diskcache_bench::{Res, Rng, System, quantile_us};
 
 const KEYS: u64 = 1000;
 const REPLAY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/replay.py");
@@ -135,67 +130,19 @@ fn ops_text(seed: u64, count: u64) -> String {
     out
 }
 
-/// One system opened in a worker process.
-enum Sys {
-    Shard(Cache),
-    Fanout(FanoutCache),
-    Floor(Connection),
-}
-
-impl Sys {
-    fn open(kind: &str, dir: &str) -> Res<Sys> {
-        Ok(match kind {
-            "shard" => Sys::Shard(Cache::open(dir)?),
-            "fanout4" | "fanout8" => Sys::Fanout(
-                FanoutCache::builder()
-                    .shards(kind[6..].parse()?)
-                    .open(dir)?,
-            ),
-            "floor" => {
-                let conn = Connection::open(Path::new(dir).join("floor.db"))?;
-                conn.execute_batch(
-                    "PRAGMA journal_mode = wal; PRAGMA synchronous = 1; PRAGMA cache_size = 8192;
-                     PRAGMA mmap_size = 67108864; PRAGMA busy_timeout = 60000;
-                     CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB);",
-                )?;
-                Sys::Floor(conn)
-            }
-            other => return Err(format!("unknown system {other}").into()),
-        })
-    }
-
-    /// Runs one operation; whether it missed.
-    fn run(&self, action: &str, key: &[u8], value: &[u8]) -> Res<bool> {
-        Ok(match (self, action) {
-            (Sys::Shard(c), "g") => c.get::<Vec<u8>>(key)?.is_none(),
-            (Sys::Fanout(c), "g") => c.get::<Vec<u8>>(key)?.is_none(),
-            (Sys::Floor(c), "g") => {
-                let mut stmt = c.prepare_cached("SELECT value FROM kv WHERE key = ?1")?;
-                let mut rows = stmt.query([key])?;
-                rows.next()?.is_none()
-            }
-            (Sys::Shard(c), "s") => c.set(key, value).map(|()| false)?,
-            (Sys::Fanout(c), "s") => !c.set(key, value)?,
-            (Sys::Floor(c), "s") => {
-                c.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?
-                    .execute([key, value])?;
-                false
-            }
-            (Sys::Shard(c), _) => !c.delete(key)?,
-            (Sys::Fanout(c), _) => !c.delete(key)?,
-            (Sys::Floor(c), _) => {
-                c.prepare_cached("DELETE FROM kv WHERE key = ?1")?
-                    .execute([key])?
-                    == 0
-            }
-        })
-    }
+/// Runs one operation on `sys`; whether it missed.
+fn run(sys: &System, action: &str, key: &[u8], value: &[u8]) -> Res<bool> {
+    Ok(match action {
+        "g" => sys.get(key)?.is_none(),
+        "s" => !sys.set(key, value)?,
+        _ => !sys.delete(key)?,
+    })
 }
 
 /// A worker: replays the ops file from the start instant and prints
 /// `ACTION MISSED NANOS` per operation.
 fn worker(kind: &str, dir: &str, ops: &str, start: u128) -> Res<()> {
-    let sys = Sys::open(kind, dir)?;
+    let sys = System::open(kind, Path::new(dir))?;
     let text = std::fs::read_to_string(ops)?;
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split(' ').collect()).collect();
     while now_ms() < start {
@@ -206,7 +153,7 @@ fn worker(kind: &str, dir: &str, ops: &str, start: u128) -> Res<()> {
         let (action, key) = (parts[0], parts[1].as_bytes());
         let value = parts.get(2).map_or(&b""[..], |v| v.as_bytes());
         let t = Instant::now();
-        let missed = sys.run(action, key, value)?;
+        let missed = run(&sys, action, key, value)?;
         out.push_str(&format!(
             "{action} {} {}\n",
             u8::from(missed),
@@ -416,12 +363,6 @@ fn chart(file: &Path, title: &str, curves: &[Curve]) -> Res<()> {
     Ok(())
 }
 
-fn quantile(sorted: &[u64], q: f64) -> f64 {
-    sorted
-        .get(((sorted.len().max(1) - 1) as f64 * q).round() as usize)
-        .map_or(f64::NAN, |&n| n as f64 / 1000.0)
-}
-
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("worker") {
@@ -486,17 +427,17 @@ fn main() -> Res<()> {
                 ns.sort_unstable();
                 let total = ns.iter().sum::<u64>() as f64 / 1e9;
                 let (m, p90, p99, max) = (
-                    quantile(&ns, 0.5),
-                    quantile(&ns, 0.9),
-                    quantile(&ns, 0.99),
-                    quantile(&ns, 1.0),
+                    quantile_us(&ns, 0.5),
+                    quantile_us(&ns, 0.9),
+                    quantile_us(&ns, 0.99),
+                    quantile_us(&ns, 1.0),
                 );
                 println!(
                     "{action:<8}{:>9}{misses:>8}{m:>9.2}{p90:>9.2}{p99:>9.2}{max:>10.1}{total:>10.3}",
                     ns.len()
                 );
                 medians.insert((kind.to_string(), p, action.clone()), m);
-                let at: Vec<f64> = PERCENTILES.iter().map(|&q| quantile(&ns, q)).collect();
+                let at: Vec<f64> = PERCENTILES.iter().map(|&q| quantile_us(&ns, q)).collect();
                 curves
                     .entry((p, action.clone()))
                     .or_default()
