@@ -10,7 +10,7 @@ use diskcache_bench::{Samples, key, value};
 use rusqlite::{Connection, params};
 
 const PRAGMAS: &str = "PRAGMA auto_vacuum = 1; PRAGMA journal_mode = wal; PRAGMA synchronous = 1; \
-                       PRAGMA cache_size = 8192; PRAGMA mmap_size = 67108864;";
+                       PRAGMA cache_size = 8192; PRAGMA mmap_size = 0;";
 const TABLES: &str = "CREATE TABLE Settings (key TEXT NOT NULL UNIQUE, value);
 INSERT INTO Settings VALUES ('count', 0), ('size', 0);
 CREATE TABLE Cache (rowid INTEGER PRIMARY KEY, key BLOB, raw INTEGER, store_time REAL,

@@ -33,7 +33,7 @@ impl System {
                 let conn = Connection::open(dir.join("floor.db"))?;
                 conn.execute_batch(
                     "PRAGMA auto_vacuum = 1; PRAGMA journal_mode = wal; PRAGMA synchronous = 1;
-                     PRAGMA cache_size = 8192; PRAGMA mmap_size = 67108864; PRAGMA busy_timeout = 60000;
+                     PRAGMA cache_size = 8192; PRAGMA mmap_size = 0; PRAGMA busy_timeout = 60000;
                      CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB);",
                 )?;
                 System::Floor(conn)

@@ -2,7 +2,7 @@
 //!
 //! The floor is what SQLite itself costs: a plain table `kv(key BLOB
 //! PRIMARY KEY, value BLOB)` with the same pragmas as the cache (WAL,
-//! synchronous NORMAL, auto_vacuum FULL, 8192-page cache, 64 MiB mmap), a
+//! synchronous NORMAL, auto_vacuum FULL, 8192-page cache, no mmap), a
 //! prepared point SELECT, and a one-row INSERT OR REPLACE committed on its
 //! own. Sets are measured twice: replacing the value of a present key, and
 //! storing a key never seen before. Rounds alternate between the systems so that the machine's noise

@@ -39,10 +39,10 @@ const FRAMES: i32 = 1000;
 /// writers busy on every core, each background checkpoint preempts one of
 /// them, so fewer and longer ones make a shorter latency tail (measured,
 /// 2 writer processes on 8 shards: set p99 290-580 us at 1000 frames,
-/// 230-270 us at 4000, 100-110 us at 8000). The price: a log of up to
-/// 32 MiB per cache while writers contend (`journal_size_limit` truncates
-/// it again once a checkpoint completes), and reads of pages still in the
-/// log go through a system call.
+/// 230-270 us at 4000, 100-110 us at 8000). The price: a log file of about
+/// 33 MiB per cache once writers have contended (kept at that size, so that
+/// later writers overwrite it instead of growing it; see
+/// `Settings::connection_pragmas`).
 const FRAMES_CONTENDED: i32 = 8000;
 
 thread_local! {

@@ -15,6 +15,7 @@ fn stored_settings_survive_reopen_and_explicit_ones_override()
             .tag_index(true)
             .min_file_size(100)
             .synchronous(Synchronous::Full)
+            .sqlite_mmap_size(1 << 26)
             .open(dir.path())?;
         cache.set("k", &1)?;
     }
@@ -26,6 +27,7 @@ fn stored_settings_survive_reopen_and_explicit_ones_override()
     assert!(s.statistics && s.tag_index);
     assert_eq!(s.disk_min_file_size, 100);
     assert_eq!(s.sqlite_synchronous, Synchronous::Full);
+    assert_eq!(s.sqlite_mmap_size, 1 << 26, "python-diskcache's default, kept");
     drop(cache);
     let cache = Cache::builder()
         .size_limit(999)
@@ -39,6 +41,14 @@ fn stored_settings_survive_reopen_and_explicit_ones_override()
         "settings not named keep their stored value"
     );
     assert_eq!(cache.get::<i64>("k")?, Some(1));
+    Ok(())
+}
+
+#[test]
+fn a_new_cache_reads_without_a_memory_map() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    drop(Cache::open(dir.path())?);
+    assert_eq!(Cache::open(dir.path())?.settings().sqlite_mmap_size, 0);
     Ok(())
 }
 
