@@ -139,17 +139,25 @@ fn run(sys: &System, action: &str, key: &[u8], value: &[u8]) -> Res<bool> {
     })
 }
 
+/// The file where a worker replaying `ops` records how many operations it
+/// has done (written 20 times a run, between operations).
+fn progress_file(ops: &Path) -> PathBuf {
+    ops.with_extension("done")
+}
+
 /// A worker: replays the ops file from the start instant and prints
 /// `ACTION MISSED NANOS` per operation.
 fn worker(kind: &str, dir: &str, ops: &str, start: u128) -> Res<()> {
     let sys = System::open(kind, Path::new(dir))?;
     let text = std::fs::read_to_string(ops)?;
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split(' ').collect()).collect();
+    let progress = progress_file(Path::new(ops));
+    let step = (lines.len() / 20).max(1);
     while now_ms() < start {
         std::thread::sleep(std::time::Duration::from_micros(200));
     }
     let mut out = String::with_capacity(lines.len() * 16);
-    for parts in &lines {
+    for (i, parts) in lines.iter().enumerate() {
         let (action, key) = (parts[0], parts[1].as_bytes());
         let value = parts.get(2).map_or(&b""[..], |v| v.as_bytes());
         let t = Instant::now();
@@ -159,9 +167,69 @@ fn worker(kind: &str, dir: &str, ops: &str, start: u128) -> Res<()> {
             u8::from(missed),
             t.elapsed().as_nanos()
         ));
+        if (i + 1) % step == 0 {
+            std::fs::write(&progress, (i + 1).to_string())?;
+        }
     }
     print!("{out}");
     Ok(())
+}
+
+/// Waits for the workers, showing their progress on stderr: one line
+/// rewritten in place on a terminal, otherwise a line every 10 seconds.
+/// Returns each worker's output.
+fn wait_showing_progress(
+    label: &str,
+    children: Vec<std::process::Child>,
+    progress: &[PathBuf],
+    total: u64,
+) -> Res<Vec<std::process::Output>> {
+    use std::io::{IsTerminal, Write};
+    let tty = std::io::stderr().is_terminal();
+    let began = Instant::now();
+    let outputs = std::thread::scope(|scope| {
+        let waits: Vec<_> = children
+            .into_iter()
+            .map(|child| scope.spawn(move || child.wait_with_output()))
+            .collect();
+        // On a terminal twice a second, otherwise every 10 seconds.
+        let every = if tty { 500 } else { 10_000 };
+        let mut shown = 0;
+        while !waits.iter().all(|w| w.is_finished()) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let ms = began.elapsed().as_millis();
+            if ms < shown + every {
+                continue;
+            }
+            shown = ms;
+            let secs = ms / 1000;
+            let done: u64 = progress
+                .iter()
+                .filter_map(|p| std::fs::read_to_string(p).ok()?.trim().parse::<u64>().ok())
+                .sum();
+            let line = format!(
+                "  {label}: {:>3}% of {total} operations, {secs} s",
+                done * 100 / total.max(1)
+            );
+            if tty {
+                eprint!("\r{line}");
+                let _ = std::io::stderr().flush();
+            } else {
+                eprintln!("{line}");
+            }
+        }
+        if tty {
+            eprint!("\r\x1b[K");
+        }
+        waits
+            .into_iter()
+            .map(|w| match w.join() {
+                Ok(out) => Ok(out?),
+                Err(_) => Err("a waiting thread panicked".into()),
+            })
+            .collect::<Res<Vec<_>>>()
+    })?;
+    Ok(outputs)
 }
 
 /// The venv python with diskcache 5.6, pymemcache and redis-py, made on
@@ -255,14 +323,16 @@ fn measure(kind: &str, procs: u64, count: u64) -> Res<Tally> {
     }
     let start = now_ms() + if python_kind.is_some() { 1500 } else { 400 };
     let mut children = Vec::new();
+    let mut progress = Vec::new();
     for id in 0..procs {
         let ops = dir.path().join(format!("worker{id}.ops"));
         std::fs::write(&ops, ops_text(id + 1, count))?;
         children.push(command(&ops, start)?.stdout(Stdio::piped()).spawn()?);
+        progress.push(progress_file(&ops));
     }
+    let label = format!("{kind}, {procs} process(es)");
     let mut tally = Tally::new();
-    for child in children {
-        let out = child.wait_with_output()?;
+    for out in wait_showing_progress(&label, children, &progress, count * procs)? {
         if !out.status.success() {
             return Err(format!(
                 "{kind}: a worker failed: {}",
@@ -467,6 +537,22 @@ fn main() -> Res<()> {
                 ratio("set")
             );
         }
+    }
+    println!("ours as a ratio to the raw-SQLite floor (1 = as fast as SQLite itself)");
+    for &p in &[1, procs] {
+        let ratio = |action: &str| {
+            let ours = medians.get(&("shard".to_string(), p, action.to_string()));
+            let floor = medians.get(&("floor".to_string(), p, action.to_string()));
+            match (ours, floor) {
+                (Some(o), Some(f)) => format!("{:.2}", o / f),
+                _ => "-".into(),
+            }
+        };
+        println!(
+            "  shard / floor {p} proc: get {}  set {}",
+            ratio("get"),
+            ratio("set")
+        );
     }
     let file = out_dir.join("results.json");
     std::fs::write(

@@ -27,7 +27,11 @@ fn stored_settings_survive_reopen_and_explicit_ones_override()
     assert!(s.statistics && s.tag_index);
     assert_eq!(s.disk_min_file_size, 100);
     assert_eq!(s.sqlite_synchronous, Synchronous::Full);
-    assert_eq!(s.sqlite_mmap_size, 1 << 26, "python-diskcache's default, kept");
+    assert_eq!(
+        s.sqlite_mmap_size,
+        1 << 26,
+        "python-diskcache's default, kept"
+    );
     drop(cache);
     let cache = Cache::builder()
         .size_limit(999)
