@@ -29,15 +29,7 @@ impl System {
     pub fn open(kind: &str, dir: &Path) -> Res<System> {
         Ok(match kind {
             "shard" => System::Shard(Cache::open(dir)?),
-            "floor" => {
-                let conn = Connection::open(dir.join("floor.db"))?;
-                conn.execute_batch(
-                    "PRAGMA auto_vacuum = 1; PRAGMA journal_mode = wal; PRAGMA synchronous = 1;
-                     PRAGMA cache_size = 8192; PRAGMA mmap_size = 0; PRAGMA busy_timeout = 60000;
-                     CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB);",
-                )?;
-                System::Floor(conn)
-            }
+            "floor" => System::open_floor(dir, 0)?,
             other => match other.strip_prefix("fanout").map(str::parse) {
                 Some(Ok(shards)) => {
                     System::Fanout(FanoutCache::builder().shards(shards).open(dir)?)
@@ -45,6 +37,18 @@ impl System {
                 _ => return Err(format!("unknown system {other}").into()),
             },
         })
+    }
+
+    /// Opens the floor in `dir/floor.db` with SQLite's `mmap_size` set to
+    /// `mmap_size` (the cache's default is 0).
+    pub fn open_floor(dir: &Path, mmap_size: i64) -> Res<System> {
+        let conn = Connection::open(dir.join("floor.db"))?;
+        conn.execute_batch(&format!(
+            "PRAGMA auto_vacuum = 1; PRAGMA journal_mode = wal; PRAGMA synchronous = 1;
+             PRAGMA cache_size = 8192; PRAGMA mmap_size = {mmap_size}; PRAGMA busy_timeout = 60000;
+             CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB);"
+        ))?;
+        Ok(System::Floor(conn))
     }
 
     /// The value of `key`.

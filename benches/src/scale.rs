@@ -6,7 +6,9 @@
 //!   back (into a `Vec`, and zero-copy through a memory map), in MB/s,
 //!   against a plain file write and read of the same bytes.
 //!
-//! Usage: `scale [--quick]` (quick: 10^3 and 10^4 items, fewer rounds).
+//! Usage: `scale [--quick] [--mmap BYTES]` (quick: 10^3 and 10^4 items,
+//! fewer rounds; `--mmap`: SQLite's `mmap_size` for the cache and the floor
+//! in the size workload, default 0 as the cache's own default).
 
 use std::io::{Read, Write};
 use std::time::Instant;
@@ -43,10 +45,11 @@ fn fill(cache: &Cache, from: u64, n: u64) -> Res<()> {
     Ok(())
 }
 
-fn sizes(quick: bool) -> Res<()> {
+fn sizes(quick: bool, mmap: i64) -> Res<()> {
     let dir = tempfile::tempdir()?;
     let cache = Cache::builder()
         .size_limit(u64::MAX >> 1)
+        .sqlite_mmap_size(mmap)
         .open(dir.path().join("cache"))?;
     let steps: &[u64] = if quick {
         &[1_000, 10_000]
@@ -54,9 +57,9 @@ fn sizes(quick: bool) -> Res<()> {
         &[1_000, 100_000, 1_000_000]
     };
     let ops = if quick { 5_000 } else { 20_000 };
-    let raw = System::open("floor", dir.path())?;
+    let raw = System::open_floor(dir.path(), mmap)?;
     println!(
-        "items       get median  set median   floor get  floor set   (µs; {ops} gets and {} sets of present keys)",
+        "items       get median  set median   floor get  floor set   (µs; {ops} gets and {} sets of present keys; mmap_size {mmap})",
         ops / 4
     );
     let mut filled = 0;
@@ -181,8 +184,16 @@ fn values(quick: bool) -> Res<()> {
 }
 
 fn main() -> Res<()> {
-    let quick = std::env::args().any(|a| a == "--quick");
-    sizes(quick)?;
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let mmap = match args.iter().position(|a| a == "--mmap") {
+        Some(i) => args
+            .get(i + 1)
+            .ok_or("--mmap needs a byte count")?
+            .parse()?,
+        None => 0,
+    };
+    sizes(quick, mmap)?;
     println!();
     values(quick)
 }
