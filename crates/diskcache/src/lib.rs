@@ -67,7 +67,7 @@ pub mod recipes;
 
 /// Recipes solving real problems: caching an expensive call, stampede
 /// protection, rate limiting, one-at-a-time work across processes.
-#[doc = include_str!("../../../docs/tutorial.md")]
+#[doc = include_str!("../tutorial.md")]
 pub mod tutorial {}
 
 pub use deque::Deque;

@@ -1,7 +1,7 @@
 //! Recipes on a [`Cache`](crate::Cache) or a [`FanoutCache`](crate::FanoutCache),
 //! working across threads and processes: memoization (with stampede
 //! protection), locks, a bounded semaphore, a running average, a throttle and
-//! a barrier. The tutorial in `docs/tutorial.md` shows them at work.
+//! a barrier. The tutorial (`docs/tutorial.md`, the [`tutorial`](crate::tutorial) module) shows them at work.
 
 mod error;
 mod locks;
