@@ -59,8 +59,9 @@ impl FanoutBuilder {
     }
 
     /// The total size limit in bytes, split evenly across the shards (each
-    /// culls on its own). Default = the shards' stored limits, or 1 GiB in
-    /// all for a new directory.
+    /// culls on its own). Each shard's write-ahead log comes on top (see
+    /// [`CacheBuilder::size_limit`]). Default = the shards' stored limits,
+    /// or 1 GiB in all for a new directory.
     pub fn size_limit(mut self, bytes: u64) -> Self {
         self.size_limit = Some(bytes);
         self

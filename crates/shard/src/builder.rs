@@ -81,7 +81,10 @@ impl CacheBuilder {
     /// The volume in bytes (database pages plus value files) above which
     /// each write culls entries. It is a soft limit: a write may leave the
     /// volume above it by up to `cull_limit` entries' worth until later
-    /// writes catch up. Default = 1 GiB.
+    /// writes catch up. The volume leaves out SQLite's write-ahead log,
+    /// which stays near 4 MiB while writers take turns without waiting and
+    /// grows to about 33 MiB while they contend for the lock (the file is
+    /// kept at that size until the last connection closes). Default = 1 GiB.
     pub fn size_limit(mut self, bytes: u64) -> Self {
         self.size_limit = Some(bytes);
         self
