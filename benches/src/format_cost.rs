@@ -6,11 +6,9 @@
 //!
 //! Usage: `format-cost [inserts-per-round] [rounds]`
 
-use diskcache_bench::{Samples, key, value};
+use diskcache_bench::{Samples, cache_pragmas, key, value};
 use rusqlite::{Connection, params};
 
-const PRAGMAS: &str = "PRAGMA auto_vacuum = 1; PRAGMA journal_mode = wal; PRAGMA synchronous = 1; \
-                       PRAGMA cache_size = 8192; PRAGMA mmap_size = 0;";
 const TABLES: &str = "CREATE TABLE Settings (key TEXT NOT NULL UNIQUE, value);
 INSERT INTO Settings VALUES ('count', 0), ('size', 0);
 CREATE TABLE Cache (rowid INTEGER PRIMARY KEY, key BLOB, raw INTEGER, store_time REAL,
@@ -48,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut conns = Vec::new();
     for (i, (_, schema)) in variants.iter().enumerate() {
         let conn = Connection::open(dir.path().join(format!("{i}.db")))?;
-        conn.execute_batch(&format!("{PRAGMAS}{schema}"))?;
+        conn.execute_batch(&format!("{}{schema}", cache_pragmas(0)))?;
         conns.push(conn);
     }
     let mut samples = vec![Samples::default(); variants.len()];

@@ -44,9 +44,9 @@ impl System {
     pub fn open_floor(dir: &Path, mmap_size: i64) -> Res<System> {
         let conn = Connection::open(dir.join("floor.db"))?;
         conn.execute_batch(&format!(
-            "PRAGMA auto_vacuum = 1; PRAGMA journal_mode = wal; PRAGMA synchronous = 1;
-             PRAGMA cache_size = 8192; PRAGMA mmap_size = {mmap_size}; PRAGMA busy_timeout = 60000;
-             CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB);"
+            "{} PRAGMA busy_timeout = 60000;
+             CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB);",
+            cache_pragmas(mmap_size)
         ))?;
         Ok(System::Floor(conn))
     }
@@ -93,6 +93,16 @@ impl System {
             }
         })
     }
+}
+
+/// The pragmas a cache's connections run with by default (WAL, synchronous
+/// NORMAL, auto_vacuum FULL, an 8192-page cache), with `mmap_size` as given:
+/// what the floor and the format-cost schemas get.
+pub fn cache_pragmas(mmap_size: i64) -> String {
+    format!(
+        "PRAGMA auto_vacuum = 1; PRAGMA journal_mode = wal; PRAGMA synchronous = 1; \
+         PRAGMA cache_size = 8192; PRAGMA mmap_size = {mmap_size};"
+    )
 }
 
 /// The `q` quantile (0.0–1.0), in microseconds, of nanosecond latencies

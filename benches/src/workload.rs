@@ -523,14 +523,7 @@ fn main() -> Res<()> {
     println!("\nsummary: median as a ratio to the shard's (below 1 = faster than ours)");
     for &p in &[1, procs] {
         for kind in &systems {
-            let ratio = |action: &str| {
-                let ours = medians.get(&("shard".to_string(), p, action.to_string()));
-                let theirs = medians.get(&(kind.to_string(), p, action.to_string()));
-                match (ours, theirs) {
-                    (Some(o), Some(t)) => format!("{:.2}", t / o),
-                    _ => "-".into(),
-                }
-            };
+            let ratio = |action: &str| median_ratio(&medians, kind, "shard", p, action);
             println!(
                 "  {kind:<11} {p} proc: get {}  set {}",
                 ratio("get"),
@@ -540,14 +533,7 @@ fn main() -> Res<()> {
     }
     println!("ours as a ratio to the raw-SQLite floor (1 = as fast as SQLite itself)");
     for &p in &[1, procs] {
-        let ratio = |action: &str| {
-            let ours = medians.get(&("shard".to_string(), p, action.to_string()));
-            let floor = medians.get(&("floor".to_string(), p, action.to_string()));
-            match (ours, floor) {
-                (Some(o), Some(f)) => format!("{:.2}", o / f),
-                _ => "-".into(),
-            }
-        };
+        let ratio = |action: &str| median_ratio(&medians, "shard", "floor", p, action);
         println!(
             "  shard / floor {p} proc: get {}  set {}",
             ratio("get"),
@@ -566,6 +552,22 @@ fn main() -> Res<()> {
         chart(&png, &title, systems)?;
     }
     Ok(())
+}
+
+/// The median of `kind`'s `action` with `procs` processes divided by
+/// `base`'s, to two decimals, or "-" when either was not measured.
+fn median_ratio(
+    medians: &BTreeMap<(String, u64, String), f64>,
+    kind: &str,
+    base: &str,
+    procs: u64,
+    action: &str,
+) -> String {
+    let median = |k: &str| medians.get(&(k.to_string(), procs, action.to_string()));
+    match (median(kind), median(base)) {
+        (Some(k), Some(b)) => format!("{:.2}", k / b),
+        _ => "-".into(),
+    }
 }
 
 /// True when no system was named: a missing Python then skips the py-*
