@@ -4,6 +4,8 @@
 //!   `w<id>-<i>` and increment `counter` `n` times.
 //! - `hold <dir> <millis>`: take the write lock, print `locked`, hold it.
 //! - `push <dir> <id> <n>`: push `n` items `<id>-<i>` onto the queue `q`.
+//! - `churn <dir> <id> <n>`: `n` sets of 100-byte values over 2000 keys,
+//!   as fast as it can.
 
 use std::io::Write;
 use std::time::Duration;
@@ -40,6 +42,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let n: u32 = arg(4)?.parse()?;
             for i in 0..n {
                 cache.push(&format!("{id}-{i}"), Some("q"), Side::Back)?;
+            }
+        }
+        "churn" => {
+            let id: usize = arg(3)?.parse()?;
+            let n: usize = arg(4)?.parse()?;
+            let value = vec![7u8; 100];
+            for i in 0..n {
+                cache.set(&format!("k{}", (i * 7919 + id * 1000) % 2000), &value)?;
             }
         }
         other => return Err(format!("unknown command {other}").into()),
