@@ -9,7 +9,7 @@ use diskcache_shard::SetOptions;
 
 use crate::record::{self, Rng};
 use crate::target::Target;
-use crate::{Outcome, Res};
+use crate::{Outcome, Res, logs};
 
 const LIMIT: u64 = 4 << 20;
 
@@ -49,12 +49,14 @@ pub fn run(procs: u32, bytes: u64) -> Res<Outcome> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut peak = 0;
+    let mut largest_log = 0;
     let mut violations = Vec::new();
     // The bound: the limit, plus what the writers may add before their next
     // cull catches up (each write culls up to ten entries).
     let bound = LIMIT + LIMIT / 2;
     for _ in 0..100_000 {
         peak = peak.max(target.volume()?);
+        largest_log = largest_log.max(logs::largest_log(dir.path()));
         let mut running = false;
         for child in &mut children {
             if child.try_wait()?.is_none() {
@@ -76,6 +78,7 @@ pub fn run(procs: u32, bytes: u64) -> Res<Outcome> {
             "volume peaked at {peak} bytes, over the bound {bound}"
         ));
     }
+    violations.extend(logs::check(largest_log));
     violations.extend(target.check(false)?);
     Ok(Outcome {
         ops: 0,
@@ -84,10 +87,11 @@ pub fn run(procs: u32, bytes: u64) -> Res<Outcome> {
         faults: 0,
         violations,
         note: format!(
-            "{} MiB written against a {} MiB limit; peak volume {:.2}x the limit (bound 1.5x)",
+            "{} MiB written against a {} MiB limit; peak volume {:.2}x the limit (bound 1.5x); largest log {} MiB",
             (bytes * u64::from(procs)) >> 20,
             LIMIT >> 20,
-            peak as f64 / LIMIT as f64
+            peak as f64 / LIMIT as f64,
+            largest_log >> 20
         ),
     })
 }

@@ -9,7 +9,7 @@ use diskcache_shard::SetOptions;
 
 use crate::record::{self, Rng};
 use crate::target::Target;
-use crate::{Outcome, Res, spawn_workers};
+use crate::{Outcome, Res, logs, spawn_workers};
 
 /// Keys the workers share.
 pub const KEYS: u64 = 300;
@@ -100,16 +100,18 @@ pub fn run(kind: &str, procs: u32, ops: u64) -> Res<Outcome> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().to_str().ok_or("path")?.to_string();
     drop(Target::open(kind, &path, SIZE_LIMIT)?);
-    let outputs = spawn_workers(procs, |id| {
-        vec![
-            "worker-load".into(),
-            kind.into(),
-            path.clone(),
-            id.to_string(),
-            ops.to_string(),
-        ]
+    let (outputs, largest_log) = logs::watching(dir.path(), || {
+        spawn_workers(procs, |id| {
+            vec![
+                "worker-load".into(),
+                kind.into(),
+                path.clone(),
+                id.to_string(),
+                ops.to_string(),
+            ]
+        })
     })?;
-    let mut violations = Vec::new();
+    let mut violations: Vec<String> = logs::check(largest_log).into_iter().collect();
     let mut counters: HashMap<String, u64> = HashMap::new();
     let mut pushed = HashSet::new();
     let mut pulled = Vec::new();
@@ -174,6 +176,11 @@ pub fn run(kind: &str, procs: u32, ops: u64) -> Res<Outcome> {
         kills: 0,
         faults: 0,
         violations,
-        note: format!("{} counters, {} queue items", counters.len(), pushed.len()),
+        note: format!(
+            "{} counters, {} queue items, largest log {} MiB",
+            counters.len(),
+            pushed.len(),
+            largest_log >> 20
+        ),
     })
 }

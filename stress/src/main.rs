@@ -14,6 +14,7 @@ mod crash;
 mod evict;
 mod faults;
 mod load;
+mod logs;
 mod record;
 mod target;
 

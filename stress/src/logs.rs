@@ -1,0 +1,64 @@
+//! Watching the write-ahead logs while workers run: a log that keeps
+//! growing is a violation, even if every value survives.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::Res;
+
+/// The largest a log may get: the cache restarts it at about 33 MiB and
+/// truncates it to 40 MiB; this leaves room for restarts that wait.
+pub const LOG_BOUND: u64 = 128 << 20;
+
+/// How often the logs are measured.
+const EVERY: Duration = Duration::from_millis(20);
+
+/// The largest `*-wal` file in `dir` or one level below (a fanout cache's
+/// shards), in bytes.
+pub fn largest_log(dir: &Path) -> u64 {
+    let mut largest = 0;
+    let mut dirs = vec![dir.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    for d in dirs {
+        for entry in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().ends_with("-wal") {
+                largest = largest.max(entry.metadata().map(|m| m.len()).unwrap_or(0));
+            }
+        }
+    }
+    largest
+}
+
+/// Runs `f` while a thread measures the logs under `dir`; returns what `f`
+/// returned and the largest log seen.
+pub fn watching<T>(dir: &Path, f: impl FnOnce() -> Res<T>) -> Res<(T, u64)> {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut largest = 0;
+            while !done.load(Ordering::Relaxed) {
+                largest = largest.max(largest_log(dir));
+                std::thread::sleep(EVERY);
+            }
+            largest
+        });
+        let result = f();
+        done.store(true, Ordering::Relaxed);
+        let largest = watcher.join().map_err(|_| "the log watcher panicked")?;
+        Ok((result?, largest))
+    })
+}
+
+/// A violation when `largest` is over [`LOG_BOUND`].
+pub fn check(largest: u64) -> Option<String> {
+    (largest > LOG_BOUND).then(|| {
+        format!(
+            "a write-ahead log grew to {} MiB (bound {} MiB)",
+            largest >> 20,
+            LOG_BOUND >> 20
+        )
+    })
+}
