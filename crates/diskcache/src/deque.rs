@@ -46,7 +46,7 @@ impl<V> Clone for Deque<V> {
     }
 }
 
-impl<V: Serialize + DeserializeOwned> Deque<V> {
+impl<V: Serialize + DeserializeOwned + 'static> Deque<V> {
     /// Opens (creating if needed) the deque in `dir`; its cache never
     /// evicts by size.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {

@@ -40,8 +40,8 @@ impl<K, V> Clone for Index<K, V> {
 
 impl<K, V> Index<K, V>
 where
-    K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned,
+    K: Serialize + DeserializeOwned + 'static,
+    V: Serialize + DeserializeOwned + 'static,
 {
     /// Opens (creating if needed) the index in `dir`; its cache never
     /// evicts.
@@ -222,7 +222,7 @@ where
 }
 
 /// The entry of `key`, or `None` when it was removed meanwhile.
-fn entry<K: DeserializeOwned, V: DeserializeOwned>(
+fn entry<K: DeserializeOwned + 'static, V: DeserializeOwned + 'static>(
     cache: &Cache,
     key: Result<Key>,
 ) -> Option<Result<(K, V)>> {

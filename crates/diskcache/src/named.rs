@@ -11,23 +11,23 @@ use crate::{Deque, Index};
 /// Opens named persistent collections under a [`FanoutCache`]'s directory.
 pub trait Named {
     /// The deque named `name` (in `<dir>/deque/<name>`).
-    fn deque<V: Serialize + DeserializeOwned>(&self, name: &str) -> Result<Deque<V>>;
+    fn deque<V: Serialize + DeserializeOwned + 'static>(&self, name: &str) -> Result<Deque<V>>;
     /// The index named `name` (in `<dir>/index/<name>`).
     fn index<K, V>(&self, name: &str) -> Result<Index<K, V>>
     where
-        K: Serialize + DeserializeOwned,
-        V: Serialize + DeserializeOwned;
+        K: Serialize + DeserializeOwned + 'static,
+        V: Serialize + DeserializeOwned + 'static;
 }
 
 impl Named for FanoutCache {
-    fn deque<V: Serialize + DeserializeOwned>(&self, name: &str) -> Result<Deque<V>> {
+    fn deque<V: Serialize + DeserializeOwned + 'static>(&self, name: &str) -> Result<Deque<V>> {
         Ok(Deque::open(sub_dir(self.directory(), "deque", name)?)?)
     }
 
     fn index<K, V>(&self, name: &str) -> Result<Index<K, V>>
     where
-        K: Serialize + DeserializeOwned,
-        V: Serialize + DeserializeOwned,
+        K: Serialize + DeserializeOwned + 'static,
+        V: Serialize + DeserializeOwned + 'static,
     {
         Ok(Index::open(sub_dir(self.directory(), "index", name)?)?)
     }

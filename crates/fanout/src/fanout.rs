@@ -152,12 +152,15 @@ impl FanoutCache {
 
     /// The value under `key`; `None` when absent, expired, or the shard
     /// stayed locked.
-    pub fn get<V: DeserializeOwned>(&self, key: &(impl Serialize + ?Sized)) -> Result<Option<V>> {
+    pub fn get<V: DeserializeOwned + 'static>(
+        &self,
+        key: &(impl Serialize + ?Sized),
+    ) -> Result<Option<V>> {
         or_timeout(self.shard_for(key)?.get(key), None)
     }
 
     /// The value with its expiry time and tag.
-    pub fn get_entry<V: DeserializeOwned>(
+    pub fn get_entry<V: DeserializeOwned + 'static>(
         &self,
         key: &(impl Serialize + ?Sized),
     ) -> Result<Option<Entry<V>>> {
@@ -185,7 +188,10 @@ impl FanoutCache {
     }
 
     /// Removes `key` and returns its value.
-    pub fn pop<V: DeserializeOwned>(&self, key: &(impl Serialize + ?Sized)) -> Result<Option<V>> {
+    pub fn pop<V: DeserializeOwned + 'static>(
+        &self,
+        key: &(impl Serialize + ?Sized),
+    ) -> Result<Option<V>> {
         or_timeout(self.shard_for(key)?.pop(key), None)
     }
 
@@ -252,7 +258,7 @@ impl FanoutCache {
     }
 
     /// Removes and returns the item at `side` of the queue `prefix`.
-    pub fn pull<V: DeserializeOwned>(
+    pub fn pull<V: DeserializeOwned + 'static>(
         &self,
         prefix: Option<&str>,
         side: Side,
@@ -261,7 +267,7 @@ impl FanoutCache {
     }
 
     /// Returns the item at `side` of the queue `prefix` without removing it.
-    pub fn peek<V: DeserializeOwned>(
+    pub fn peek<V: DeserializeOwned + 'static>(
         &self,
         prefix: Option<&str>,
         side: Side,

@@ -6,6 +6,7 @@
 //! is encoded as MessagePack. A sequence made only of `u8` (a `Vec<u8>`,
 //! `[u8; N]` or `&[u8]`) counts as a byte string.
 
+use std::any::{Any, TypeId};
 use std::fmt;
 
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
@@ -58,7 +59,7 @@ impl Key {
     /// assert_eq!(key.decode::<(String, u32)>()?, ("user".to_string(), 42));
     /// # Ok::<(), diskcache_shard::Error>(())
     /// ```
-    pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
+    pub fn decode<T: DeserializeOwned + 'static>(&self) -> Result<T> {
         match self {
             Key::Packed(bytes) => unpack(bytes),
             other => decode_raw(other.as_value_ref()),
@@ -155,13 +156,38 @@ fn pack<T: Serialize + ?Sized>(value: &T) -> Result<Key> {
 }
 
 /// Decodes MessagePack bytes.
-pub(crate) fn unpack<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+pub(crate) fn unpack<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T> {
     rmp_serde::from_slice(bytes).map_err(|e| Error::mismatch(e.to_string()))
 }
 
 /// Decodes a natively stored SQLite value.
-pub(crate) fn decode_raw<T: DeserializeOwned>(value: ValueRef<'_>) -> Result<T> {
+pub(crate) fn decode_raw<T: DeserializeOwned + 'static>(value: ValueRef<'_>) -> Result<T> {
+    if let ValueRef::Blob(b) = value {
+        if is_byte_vec::<T>() {
+            if let Ok(v) = byte_vec(b.to_vec()) {
+                return Ok(v);
+            }
+        }
+    }
     T::deserialize(RawDe(value)).map_err(|e| Error::mismatch(e.0))
+}
+
+/// Whether `T` is `Vec<u8>`. serde builds a `Vec<u8>` one element at a
+/// time (it has no way to special-case it), which made a 30 KiB value's
+/// `get::<Vec<u8>>` 4x slower than `get::<ByteBuf>` (14.8 against 3.6 µs),
+/// so decoding hands such a `Vec` over whole instead.
+fn is_byte_vec<T: 'static>() -> bool {
+    TypeId::of::<T>() == TypeId::of::<Vec<u8>>()
+}
+
+/// `bytes` as a `T` when `T` is `Vec<u8>`; the bytes back otherwise.
+fn byte_vec<T: 'static>(bytes: Vec<u8>) -> std::result::Result<T, Vec<u8>> {
+    let mut slot = Some(bytes);
+    let any: &mut dyn Any = &mut slot;
+    match any.downcast_mut::<Option<T>>().and_then(Option::take) {
+        Some(value) => Ok(value),
+        None => Err(slot.unwrap_or_default()),
+    }
 }
 
 /// Why a value is not stored natively.
@@ -404,8 +430,11 @@ impl ser::Serializer for ByteOnly {
 
 /// Decodes the bytes of a binary value file. Types that take ownership of
 /// bytes (`serde_bytes::ByteBuf`) get the buffer itself, without a copy.
-pub(crate) fn decode_owned_bytes<T: DeserializeOwned>(bytes: Vec<u8>) -> Result<T> {
-    T::deserialize(OwnedBytes(bytes)).map_err(|e| Error::mismatch(e.0))
+pub(crate) fn decode_owned_bytes<T: DeserializeOwned + 'static>(bytes: Vec<u8>) -> Result<T> {
+    match byte_vec(bytes) {
+        Ok(v) => Ok(v),
+        Err(bytes) => T::deserialize(OwnedBytes(bytes)).map_err(|e| Error::mismatch(e.0)),
+    }
 }
 
 /// Deserializes an owned byte string.
@@ -550,6 +579,29 @@ mod tests {
             Key::Bytes(b"x".to_vec())
         );
         assert_eq!(encode(&Id(9))?, Key::Int(9));
+        Ok(())
+    }
+
+    #[test]
+    fn byte_vectors_are_handed_over_whole_and_other_types_decode_as_before() -> Result<()> {
+        let blob = ValueRef::Blob(&[1, 2, 255]);
+        assert_eq!(decode_raw::<Vec<u8>>(blob)?, vec![1, 2, 255]);
+        assert_eq!(decode_owned_bytes::<Vec<u8>>(vec![4, 5])?, vec![4, 5]);
+        assert_eq!(
+            decode_raw::<serde_bytes::ByteBuf>(blob)?.into_vec(),
+            vec![1, 2, 255]
+        );
+        assert_eq!(decode_raw::<[u8; 3]>(blob)?, [1, 2, 255]);
+        assert_eq!(decode_owned_bytes::<Vec<u16>>(vec![4, 5])?, vec![4u16, 5]);
+        assert!(matches!(
+            decode_raw::<String>(blob),
+            Err(Error::TypeMismatch { .. })
+        ));
+        assert!(matches!(
+            decode_raw::<Vec<u8>>(ValueRef::Integer(3)),
+            Err(Error::TypeMismatch { .. })
+        ));
+        assert_eq!(byte_vec::<String>(vec![9]), Err(vec![9]));
         Ok(())
     }
 

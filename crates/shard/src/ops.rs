@@ -157,7 +157,10 @@ impl Cache {
     /// assert!(cache.get::<String>("n").is_err());
     /// # Ok::<(), diskcache_shard::Error>(())
     /// ```
-    pub fn get<V: DeserializeOwned>(&self, key: &(impl Serialize + ?Sized)) -> Result<Option<V>> {
+    pub fn get<V: DeserializeOwned + 'static>(
+        &self,
+        key: &(impl Serialize + ?Sized),
+    ) -> Result<Option<V>> {
         Ok(self.lookup(key)?.map(|entry| entry.value))
     }
 
@@ -174,14 +177,14 @@ impl Cache {
     /// assert_eq!(entry.tag, Some(Key::Text("t".into())));
     /// # Ok::<(), diskcache_shard::Error>(())
     /// ```
-    pub fn get_entry<V: DeserializeOwned>(
+    pub fn get_entry<V: DeserializeOwned + 'static>(
         &self,
         key: &(impl Serialize + ?Sized),
     ) -> Result<Option<Entry<V>>> {
         self.lookup(key)
     }
 
-    fn lookup<V: DeserializeOwned>(
+    fn lookup<V: DeserializeOwned + 'static>(
         &self,
         key: &(impl Serialize + ?Sized),
     ) -> Result<Option<Entry<V>>> {
@@ -217,7 +220,10 @@ impl Cache {
 
     /// Reads a file-backed value; `None` when the file vanished (the entry
     /// was removed by another handle after we read its row).
-    pub(crate) fn finish<V: DeserializeOwned>(&self, fetched: Fetched<V>) -> Result<Option<V>> {
+    pub(crate) fn finish<V: DeserializeOwned + 'static>(
+        &self,
+        fetched: Fetched<V>,
+    ) -> Result<Option<V>> {
         match fetched {
             Fetched::Ready(v) => Ok(Some(v)),
             Fetched::File { mode, name, size } => match files::read(&self.inner.dir, &name)? {
@@ -361,7 +367,10 @@ impl Cache {
     /// assert_eq!(cache.pop::<String>("k")?, None);
     /// # Ok::<(), diskcache_shard::Error>(())
     /// ```
-    pub fn pop<V: DeserializeOwned>(&self, key: &(impl Serialize + ?Sized)) -> Result<Option<V>> {
+    pub fn pop<V: DeserializeOwned + 'static>(
+        &self,
+        key: &(impl Serialize + ?Sized),
+    ) -> Result<Option<V>> {
         let key = encode(key)?;
         self.write(|conn, st| {
             let found = with_live_row(conn, &key, now(), |row| {

@@ -80,7 +80,10 @@ pub(crate) struct QueueRow<V> {
 }
 
 /// Reads a queue row.
-pub(crate) fn queue_row<V: DeserializeOwned>(cache: &Cache, row: &Row<'_>) -> Result<QueueRow<V>> {
+pub(crate) fn queue_row<V: DeserializeOwned + 'static>(
+    cache: &Cache,
+    row: &Row<'_>,
+) -> Result<QueueRow<V>> {
     let rowid: i64 = row.get(0)?;
     let raw: bool = row.get(2)?;
     let key = Key::from_sql(row.get_ref(1)?, raw)?;
@@ -178,7 +181,7 @@ impl Cache {
 
     /// Removes and returns the item at `side` of the queue `prefix`;
     /// expired items met on the way are removed too.
-    pub fn pull<V: DeserializeOwned>(
+    pub fn pull<V: DeserializeOwned + 'static>(
         &self,
         prefix: Option<&str>,
         side: Side,
@@ -188,7 +191,7 @@ impl Cache {
 
     /// Returns the item at `side` of the queue `prefix` without removing
     /// it; expired items met on the way are removed.
-    pub fn peek<V: DeserializeOwned>(
+    pub fn peek<V: DeserializeOwned + 'static>(
         &self,
         prefix: Option<&str>,
         side: Side,
@@ -196,7 +199,7 @@ impl Cache {
         self.take_from_queue(prefix, side, false)
     }
 
-    fn take_from_queue<V: DeserializeOwned>(
+    fn take_from_queue<V: DeserializeOwned + 'static>(
         &self,
         prefix: Option<&str>,
         side: Side,
@@ -221,7 +224,7 @@ impl Cache {
     /// assert_eq!(cache.peekitem::<i64>(true)?, Some((Key::Text("b".into()), 2)));
     /// # Ok::<(), diskcache_shard::Error>(())
     /// ```
-    pub fn peekitem<V: DeserializeOwned>(&self, last: bool) -> Result<Option<(Key, V)>> {
+    pub fn peekitem<V: DeserializeOwned + 'static>(&self, last: bool) -> Result<Option<(Key, V)>> {
         let select = format!(
             "SELECT {COLUMNS} FROM Cache ORDER BY rowid {} LIMIT 1",
             if last { "DESC" } else { "ASC" }
@@ -232,7 +235,7 @@ impl Cache {
     /// Selects rows one at a time, removing expired ones (and, with
     /// `remove`, the live one found), and returns the first live entry.
     /// A file that vanished counts as removed by another handle.
-    fn first_live<V: DeserializeOwned>(
+    fn first_live<V: DeserializeOwned + 'static>(
         &self,
         conn: &Connection,
         st: &mut TxnState,

@@ -91,7 +91,7 @@ pub(crate) enum Fetched<V> {
 }
 
 /// Decodes the value columns `(mode, filename, value, size)` starting at `at`.
-pub(crate) fn fetch<V: DeserializeOwned>(row: &Row<'_>, at: usize) -> Result<Fetched<V>> {
+pub(crate) fn fetch<V: DeserializeOwned + 'static>(row: &Row<'_>, at: usize) -> Result<Fetched<V>> {
     let mode: i64 = row.get(at)?;
     let filename: Option<String> = row.get(at + 1)?;
     if let Some(name) = filename {
@@ -136,7 +136,7 @@ pub(crate) fn with_live_row<T>(
 }
 
 /// Decodes the bytes of a value file.
-pub(crate) fn decode_file<V: DeserializeOwned>(mode: i64, bytes: Vec<u8>) -> Result<V> {
+pub(crate) fn decode_file<V: DeserializeOwned + 'static>(mode: i64, bytes: Vec<u8>) -> Result<V> {
     match mode {
         MODE_BINARY => decode_owned_bytes(bytes),
         MODE_TEXT => decode_raw(ValueRef::Text(&bytes)),

@@ -32,7 +32,7 @@ impl Cache {
     /// assert_eq!(cache.queue_get::<String>(None, Side::Front, 3)?, None);
     /// # Ok::<(), diskcache_shard::Error>(())
     /// ```
-    pub fn queue_get<V: DeserializeOwned>(
+    pub fn queue_get<V: DeserializeOwned + 'static>(
         &self,
         prefix: Option<&str>,
         side: Side,
@@ -70,7 +70,7 @@ impl Cache {
     /// assert_eq!(back, vec![2, 1, 0]);
     /// # Ok::<(), diskcache_shard::Error>(())
     /// ```
-    pub fn queue_iter<V: DeserializeOwned>(
+    pub fn queue_iter<V: DeserializeOwned + 'static>(
         &self,
         prefix: Option<&str>,
         side: Side,
@@ -167,7 +167,7 @@ pub struct QueueIter<V> {
     _values: PhantomData<fn() -> V>,
 }
 
-impl<V: DeserializeOwned> QueueIter<V> {
+impl<V: DeserializeOwned + 'static> QueueIter<V> {
     fn fill(&mut self) -> Result<()> {
         let sql = format!(
             "SELECT {COLUMNS} FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key {} LIMIT 100",
@@ -202,7 +202,7 @@ impl<V: DeserializeOwned> QueueIter<V> {
     }
 }
 
-impl<V: DeserializeOwned> Iterator for QueueIter<V> {
+impl<V: DeserializeOwned + 'static> Iterator for QueueIter<V> {
     type Item = Result<(Key, V)>;
 
     fn next(&mut self) -> Option<Self::Item> {

@@ -102,7 +102,7 @@ impl<S: Store> Memo<S> {
     pub fn get_or_compute<A, V>(&self, args: &A, f: impl FnOnce() -> V) -> Result<V>
     where
         A: Serialize + ?Sized,
-        V: Serialize + DeserializeOwned,
+        V: Serialize + DeserializeOwned + 'static,
     {
         get_or_insert_with(&self.store, &self.key(args)?, &self.opts, f)
     }
@@ -119,7 +119,7 @@ impl<S: Store> Memo<S> {
 /// assert_eq!(v, 7);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn get_or_insert_with<S: Store, V: Serialize + DeserializeOwned>(
+pub fn get_or_insert_with<S: Store, V: Serialize + DeserializeOwned + 'static>(
     store: &S,
     key: &Key,
     opts: &SetOptions,
@@ -236,7 +236,7 @@ impl<S: Store> Stampede<S> {
     pub fn get_or_compute<A, V>(&self, args: &A, f: impl FnOnce() -> V) -> Result<V>
     where
         A: Serialize + ?Sized,
-        V: Serialize + DeserializeOwned,
+        V: Serialize + DeserializeOwned + 'static,
     {
         let key = self.key(args)?;
         let marker = self.marker(args)?;

@@ -15,7 +15,7 @@ type Result<T> = std::result::Result<T, RecipeError>;
 /// reports `false`; the recipes treat that as "try again".
 pub trait Store: Clone + Send + Sync + 'static {
     /// The value of `key`, with its expiry and tag.
-    fn entry<V: DeserializeOwned>(&self, key: &Key) -> Result<Option<Entry<V>>>;
+    fn entry<V: DeserializeOwned + 'static>(&self, key: &Key) -> Result<Option<Entry<V>>>;
     /// Stores `value`; whether it was stored.
     fn put<V: Serialize + ?Sized>(&self, key: &Key, value: &V, opts: &SetOptions) -> Result<bool>;
     /// Stores `value` only if `key` is absent; whether it was stored.
@@ -32,7 +32,7 @@ pub trait Store: Clone + Send + Sync + 'static {
 }
 
 impl Store for Cache {
-    fn entry<V: DeserializeOwned>(&self, key: &Key) -> Result<Option<Entry<V>>> {
+    fn entry<V: DeserializeOwned + 'static>(&self, key: &Key) -> Result<Option<Entry<V>>> {
         Ok(self.get_entry(key)?)
     }
     fn put<V: Serialize + ?Sized>(&self, key: &Key, value: &V, opts: &SetOptions) -> Result<bool> {
@@ -56,7 +56,7 @@ impl Store for Cache {
 }
 
 impl Store for FanoutCache {
-    fn entry<V: DeserializeOwned>(&self, key: &Key) -> Result<Option<Entry<V>>> {
+    fn entry<V: DeserializeOwned + 'static>(&self, key: &Key) -> Result<Option<Entry<V>>> {
         Ok(self.get_entry(key)?)
     }
     fn put<V: Serialize + ?Sized>(&self, key: &Key, value: &V, opts: &SetOptions) -> Result<bool> {
