@@ -9,6 +9,9 @@
 //! writers on this machine manage side by side, the yardstick for the
 //! fanout cache's throughput. (Each of those writers is alone on its log, so
 //! it checkpoints inline; that can make it slower than the fanout cache.)
+//! A fourth run repeats the single shard while a reader holds one read
+//! transaction open throughout, so that no checkpoint can pass its snapshot:
+//! the writers must not stall on the cache's attempts to restart the log.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -74,9 +77,24 @@ fn worker(args: &[String]) -> Res<()> {
 fn contend(kind: &str, ops: u64, workers: u64) -> Res<(Samples, f64)> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().to_str().ok_or("path")?.to_string();
+    // "held-snapshot": the workers write one shard while a reader holds a
+    // read transaction open for the whole run (a slow reader, as a long
+    // iteration would be), so that no checkpoint can pass its snapshot.
+    let (kind, reader) = match kind {
+        "held-snapshot" => ("shard", true),
+        other => (other, false),
+    };
     if kind != "own-shard" {
         drop(System::open(kind, dir.path())?); // create it before the workers race
     }
+    let held = if reader {
+        let conn = rusqlite::Connection::open(dir.path().join("cache.db"))?;
+        conn.execute_batch("BEGIN")?;
+        conn.query_row("SELECT count(*) FROM Cache", [], |r| r.get::<_, i64>(0))?;
+        Some(conn)
+    } else {
+        None
+    };
     let exe = std::env::current_exe()?;
     let start = (epoch_ms() + 300).to_string();
     let children: Vec<_> = (0..workers)
@@ -111,6 +129,9 @@ fn contend(kind: &str, ops: u64, workers: u64) -> Res<(Samples, f64)> {
         for line in lines {
             all.0.push(line.parse()?);
         }
+    }
+    if let Some(conn) = held {
+        conn.execute_batch("COMMIT")?;
     }
     let throughput = (ops * workers) as f64 / (slowest as f64 / 1e9);
     Ok((all, throughput))
@@ -171,6 +192,7 @@ fn main() -> Res<()> {
         ("shard", "shard set"),
         ("fanout8", "fanout(8) set"),
         ("own-shard", "a shard per writer set (no sharing)"),
+        ("held-snapshot", "shard set, a reader holding a snapshot"),
     ] {
         let (s, tput) = contend(kind, ops, workers)?;
         let (m, p90, p99) = s.summary();
