@@ -5,11 +5,22 @@
 //! the WAL index. Each pool remembers the process that made it; when a call
 //! comes from another process, the inherited pool is leaked (never closed,
 //! since closing would act on the parent's files) and a fresh one is made.
+//!
+//! Connections come from an r2d2 pool. One of them the handle keeps checked
+//! out, behind a lock of its own: an operation that finds that lock free
+//! uses it, and the others take one from the pool. A checkout from the
+//! pool and its return cost about 0.2 µs (a mutex, a condition variable and
+//! four clock reads), a tenth of a cached read; taking the kept connection
+//! costs two atomic operations, so a thread that has the handle to itself
+//! never pays for the pool.
 
+use std::ops::Deref;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
+use parking_lot::RawMutex;
+use parking_lot::lock_api::ArcMutexGuard;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 use scheduled_thread_pool::ScheduledThreadPool;
@@ -18,7 +29,29 @@ use crate::busy;
 use crate::error::Result;
 
 /// A connection checked out of the pool.
-pub(crate) type Conn = r2d2::PooledConnection<SqliteConnectionManager>;
+type Pooled = r2d2::PooledConnection<SqliteConnectionManager>;
+
+/// The connection a handle keeps checked out, and the lock that lends it.
+type Kept = Arc<parking_lot::Mutex<Pooled>>;
+
+/// A connection lent for one operation (or one transaction).
+pub(crate) enum Conn {
+    /// The handle's kept connection, locked until this is dropped.
+    Kept(ArcMutexGuard<RawMutex, Pooled>),
+    /// One from the pool, returned to it when this is dropped.
+    Pooled(Box<Pooled>),
+}
+
+impl Deref for Conn {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            Conn::Kept(guard) => guard,
+            Conn::Pooled(conn) => conn,
+        }
+    }
+}
 
 /// The most connections one cache handle keeps open.
 const MAX_CONNECTIONS: u32 = 32;
@@ -58,12 +91,19 @@ pub(crate) fn configure(conn: &Connection, pragmas: &str) -> rusqlite::Result<()
     Ok(())
 }
 
+/// The pool of one process, and the connection its handle keeps.
+struct State {
+    pid: u32,
+    pool: r2d2::Pool<SqliteConnectionManager>,
+    kept: OnceLock<Kept>,
+}
+
 /// A pool of connections to one `cache.db`, remade after `fork`.
 pub(crate) struct Connections {
     db: PathBuf,
     pragmas: String,
     timeout: Duration,
-    state: RwLock<(u32, r2d2::Pool<SqliteConnectionManager>)>,
+    state: RwLock<State>,
 }
 
 impl Connections {
@@ -73,39 +113,73 @@ impl Connections {
             db,
             pragmas,
             timeout,
-            state: RwLock::new((std::process::id(), pool)),
+            state: RwLock::new(State {
+                pid: std::process::id(),
+                pool,
+                kept: OnceLock::new(),
+            }),
         }
     }
 
-    /// Checks out a connection made by this process.
+    /// Lends a connection made by this process: the kept one when it is
+    /// free, else one from the pool.
     pub(crate) fn get(&self) -> Result<Conn> {
         let pid = std::process::id();
-        {
+        let pool = {
             let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-            if state.0 == pid {
-                let pool = state.1.clone();
-                drop(state);
-                return Ok(pool.get()?);
+            if state.pid == pid {
+                match state.kept.get().map(|kept| kept.try_lock_arc()) {
+                    Some(Some(guard)) => return Ok(Conn::Kept(guard)),
+                    Some(None) => Some(state.pool.clone()),
+                    None => None,
+                }
+            } else {
+                None
             }
+        };
+        // Wait for the pool without holding the state's lock.
+        if let Some(pool) = pool {
+            return Ok(Conn::Pooled(Box::new(pool.get()?)));
         }
-        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        if state.0 != pid {
-            let inherited =
-                std::mem::replace(&mut state.1, build(&self.db, &self.pragmas, self.timeout));
-            std::mem::forget(inherited);
-            state.0 = pid;
+        let (pool, kept) = {
+            let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+            if state.pid != pid {
+                let fresh = State {
+                    pid,
+                    pool: build(&self.db, &self.pragmas, self.timeout),
+                    kept: OnceLock::new(),
+                };
+                // Inherited across fork: never closed here.
+                std::mem::forget(std::mem::replace(&mut *state, fresh));
+            }
+            (state.pool.clone(), state.kept.get().cloned())
+        };
+        // The first call of this process checks out the connection to keep.
+        let kept = match kept {
+            Some(kept) => kept,
+            None => {
+                let conn = pool.get()?;
+                let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+                Arc::clone(
+                    state
+                        .kept
+                        .get_or_init(|| Arc::new(parking_lot::Mutex::new(conn))),
+                )
+            }
+        };
+        match kept.try_lock_arc() {
+            Some(guard) => Ok(Conn::Kept(guard)),
+            None => Ok(Conn::Pooled(Box::new(pool.get()?))),
         }
-        let pool = state.1.clone();
-        drop(state);
-        Ok(pool.get()?)
     }
 
-    /// Drops the idle connections by replacing the pool (checked-out ones
-    /// close when they are returned).
+    /// Drops the idle connections by replacing the pool (checked-out ones,
+    /// the kept one among them, close when they are returned).
     pub(crate) fn reset(&self) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        if state.0 == std::process::id() {
-            state.1 = build(&self.db, &self.pragmas, self.timeout);
+        if state.pid == std::process::id() {
+            state.pool = build(&self.db, &self.pragmas, self.timeout);
+            state.kept = OnceLock::new();
         }
     }
 }
@@ -122,4 +196,55 @@ fn build(db: &PathBuf, pragmas: &str, timeout: Duration) -> r2d2::Pool<SqliteCon
         .connection_timeout(timeout.max(Duration::from_secs(5)))
         .thread_pool(opener())
         .build_unchecked(manager)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connections(dir: &std::path::Path) -> Connections {
+        Connections::new(dir.join("cache.db"), String::new(), Duration::from_secs(5))
+    }
+
+    #[test]
+    fn the_kept_connection_is_lent_when_free_and_the_pool_serves_the_rest() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| crate::Error::io("tempdir", e))?;
+        let conns = connections(dir.path());
+        let first = conns.get()?;
+        assert!(matches!(first, Conn::Kept(_)));
+        first.execute_batch("CREATE TABLE t (x)")?;
+        // While it is lent, others come from the pool and see the same file.
+        let second = conns.get()?;
+        assert!(matches!(second, Conn::Pooled(_)));
+        second.execute("INSERT INTO t VALUES (1)", [])?;
+        let other_thread = std::thread::scope(|s| {
+            s.spawn(|| -> Result<bool> { Ok(matches!(conns.get()?, Conn::Pooled(_))) })
+                .join()
+                .unwrap_or(Ok(false))
+        })?;
+        assert!(other_thread, "another thread was lent the kept connection");
+        drop(first);
+        drop(second);
+        let again = conns.get()?;
+        assert!(matches!(again, Conn::Kept(_)));
+        let n: i64 = again.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
+        assert_eq!(n, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn reset_replaces_the_kept_connection() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| crate::Error::io("tempdir", e))?;
+        let conns = connections(dir.path());
+        conns.get()?.execute_batch("PRAGMA user_version = 7")?;
+        let lent = conns.get()?;
+        conns.reset();
+        // The connection lent before the reset stays usable until dropped.
+        let v: i64 = lent.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        assert_eq!(v, 7);
+        let after = conns.get()?;
+        assert!(matches!(after, Conn::Kept(_)), "no new kept connection");
+        drop(lent);
+        Ok(())
+    }
 }
