@@ -1,6 +1,8 @@
 //! The on-disk format against the real python-diskcache 5.6 from PyPI:
 //! a directory written here is read by Python, and the reverse, for a
-//! single cache and for a FanoutCache (python's shard placement).
+//! single cache and for a FanoutCache (python's shard placement); and a
+//! Python process and this one writing one cache at the same time (exact
+//! counter, every key, both checks clean).
 //!
 //! Needs `python3`; the test makes a virtual environment in Cargo's target
 //! directory and installs diskcache into it. Without `python3` it is
@@ -192,4 +194,42 @@ fn fanout_caches_share_a_directory_with_python() -> TestResult {
     drop(cache);
     run_python(&py, "fanout-read", dir.path())?;
     Ok(())
+}
+
+#[test]
+fn rust_and_python_write_one_cache_at_the_same_time() -> TestResult {
+    let Some(py) = python()? else { return Ok(()) };
+    const HAMMER: i64 = 3000; // as in interop.py
+    let dir = tempfile::tempdir()?;
+    let cache = Cache::open(dir.path())?;
+    let mut child = Command::new(&py)
+        .arg(SCRIPT)
+        .arg("together")
+        .arg(dir.path())
+        .spawn()?;
+    // Start once python is writing, so that the two really overlap.
+    for _ in 0..6000 {
+        if cache.contains("py-0")? {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(cache.contains("py-0")?, "python never started writing");
+    let mut overlapped = false;
+    for i in 0..HAMMER {
+        overlapped |= child.try_wait()?.is_none() && i > 0;
+        cache.incr("counter", 1, Some(0))?;
+        cache.set(&format!("rust-{i}"), &i)?;
+    }
+    assert!(child.wait()?.success(), "python's writer failed");
+    assert!(overlapped, "python finished before Rust began");
+    assert_eq!(cache.get::<i64>("counter")?, Some(2 * HAMMER));
+    for i in 0..HAMMER {
+        assert_eq!(cache.get::<i64>(&format!("py-{i}"))?, Some(i));
+        assert_eq!(cache.get::<i64>(&format!("rust-{i}"))?, Some(i));
+    }
+    assert_eq!(cache.len()?, 2 * HAMMER as u64 + 1);
+    assert!(cache.check(false)?.is_clean());
+    drop(cache);
+    run_python(&py, "check", dir.path())
 }

@@ -4,6 +4,9 @@ python interop.py write DIR         -- python-diskcache writes the shared data s
 python interop.py read DIR          -- python-diskcache checks what Rust wrote
 python interop.py fanout-write DIR  -- a FanoutCache(shards=4) writes SMALL
 python interop.py fanout-read DIR   -- a FanoutCache(shards=4) reads what Rust wrote
+python interop.py together DIR      -- while Rust writes the same cache: increment
+                                       "counter" and store "py-<i>", HAMMER times each,
+                                       then check the cache
 """
 import sys
 import time
@@ -12,6 +15,7 @@ import diskcache
 
 BIG_BYTES = bytes(range(256)) * 4096  # 1 MiB: a binary file
 BIG_TEXT = "ab\u20ac" * 20000  # 60000 chars: a text file
+HAMMER = 3000
 SMALL = {
     b"bytes-key": b"\x00\x01\xff",
     "text-key": "h\u00e9llo w\u00f6rld",
@@ -72,6 +76,29 @@ def fanout_read(path):
         assert cache.get("from-python") == "ok"
 
 
+def together(path):
+    with diskcache.Cache(path) as cache:
+        for i in range(HAMMER):
+            cache.incr("counter", 1, default=0)
+            assert cache.set("py-%d" % i, i)
+
+
+def check_clean(path):
+    with diskcache.Cache(path) as cache:
+        import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cache.check()
+        assert not caught, [str(w.message) for w in caught]
+
+
 if __name__ == "__main__":
-    commands = {"write": write, "read": read, "fanout-write": fanout_write, "fanout-read": fanout_read}
+    commands = {
+        "write": write,
+        "read": read,
+        "fanout-write": fanout_write,
+        "fanout-read": fanout_read,
+        "together": together,
+        "check": check_clean,
+    }
     commands[sys.argv[1]](sys.argv[2])
