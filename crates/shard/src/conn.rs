@@ -16,7 +16,7 @@
 
 use std::ops::Deref;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use parking_lot::RawMutex;
@@ -95,7 +95,8 @@ pub(crate) fn configure(conn: &Connection, pragmas: &str) -> rusqlite::Result<()
 struct State {
     pid: u32,
     pool: r2d2::Pool<SqliteConnectionManager>,
-    kept: OnceLock<Kept>,
+    /// Checked out by the first call; `None` until then.
+    kept: Option<Kept>,
 }
 
 /// A pool of connections to one `cache.db`, remade after `fork`.
@@ -116,7 +117,7 @@ impl Connections {
             state: RwLock::new(State {
                 pid: std::process::id(),
                 pool,
-                kept: OnceLock::new(),
+                kept: None,
             }),
         }
     }
@@ -127,45 +128,40 @@ impl Connections {
         let pid = std::process::id();
         let pool = {
             let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-            if state.pid == pid {
-                match state.kept.get().map(|kept| kept.try_lock_arc()) {
-                    Some(Some(guard)) => return Ok(Conn::Kept(guard)),
-                    Some(None) => Some(state.pool.clone()),
-                    None => None,
-                }
-            } else {
-                None
+            match &state.kept {
+                Some(kept) if state.pid == pid => match kept.try_lock_arc() {
+                    Some(guard) => return Ok(Conn::Kept(guard)),
+                    None => Some(state.pool.clone()),
+                },
+                _ => None,
             }
         };
         // Wait for the pool without holding the state's lock.
         if let Some(pool) = pool {
             return Ok(Conn::Pooled(Box::new(pool.get()?)));
         }
+        // The first call of this process (or since a reset): make the
+        // pool anew after a fork, and check out the connection to keep.
         let (pool, kept) = {
             let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
             if state.pid != pid {
                 let fresh = State {
                     pid,
                     pool: build(&self.db, &self.pragmas, self.timeout),
-                    kept: OnceLock::new(),
+                    kept: None,
                 };
                 // Inherited across fork: never closed here.
                 std::mem::forget(std::mem::replace(&mut *state, fresh));
             }
-            (state.pool.clone(), state.kept.get().cloned())
-        };
-        // The first call of this process checks out the connection to keep.
-        let kept = match kept {
-            Some(kept) => kept,
-            None => {
-                let conn = pool.get()?;
-                let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-                Arc::clone(
-                    state
-                        .kept
-                        .get_or_init(|| Arc::new(parking_lot::Mutex::new(conn))),
-                )
-            }
+            let kept = match &state.kept {
+                Some(kept) => Arc::clone(kept),
+                None => {
+                    let kept = Arc::new(parking_lot::Mutex::new(state.pool.get()?));
+                    state.kept = Some(Arc::clone(&kept));
+                    kept
+                }
+            };
+            (state.pool.clone(), kept)
         };
         match kept.try_lock_arc() {
             Some(guard) => Ok(Conn::Kept(guard)),
@@ -179,7 +175,7 @@ impl Connections {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         if state.pid == std::process::id() {
             state.pool = build(&self.db, &self.pragmas, self.timeout);
-            state.kept = OnceLock::new();
+            state.kept = None;
         }
     }
 }
