@@ -18,18 +18,31 @@ const EVERY: Duration = Duration::from_millis(20);
 /// shards), in bytes.
 pub fn largest_log(dir: &Path) -> u64 {
     let mut largest = 0;
-    let mut dirs = vec![dir.to_path_buf()];
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
-    }
-    for d in dirs {
-        for entry in std::fs::read_dir(d).into_iter().flatten().flatten() {
-            if entry.file_name().to_string_lossy().ends_with("-wal") {
-                largest = largest.max(entry.metadata().map(|m| m.len()).unwrap_or(0));
-            }
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            largest = largest.max(largest_in(&path));
+        } else if is_log(&path) {
+            largest = largest.max(entry.metadata().map(|m| m.len()).unwrap_or(0));
         }
     }
     largest
+}
+
+/// The largest `*-wal` file directly in `dir`.
+fn largest_in(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| is_log(&e.path()))
+        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .max()
+        .unwrap_or(0)
+}
+
+fn is_log(path: &Path) -> bool {
+    path.to_string_lossy().ends_with("-wal")
 }
 
 /// Runs `f` while a thread measures the logs under `dir`; returns what `f`
