@@ -25,15 +25,23 @@ pub enum System {
 
 impl System {
     /// Opens `kind` in `dir`: `shard`, `fanoutN` (N shards) or `floor`
-    /// (in `dir/floor.db`).
+    /// (in `dir/floor.db`). A cache kind may end in `@BYTES`, the SQLite
+    /// page size of a new cache (`shard@1024`).
     pub fn open(kind: &str, dir: &Path) -> Res<System> {
+        let (kind, builder) = match kind.split_once('@') {
+            Some((kind, bytes)) => (kind, Cache::builder().sqlite_page_size(bytes.parse()?)),
+            None => (kind, Cache::builder()),
+        };
         Ok(match kind {
-            "shard" => System::Shard(Cache::open(dir)?),
+            "shard" => System::Shard(builder.open(dir)?),
             "floor" => System::open_floor(dir, 0)?,
             other => match other.strip_prefix("fanout").map(str::parse) {
-                Some(Ok(shards)) => {
-                    System::Fanout(FanoutCache::builder().shards(shards).open(dir)?)
-                }
+                Some(Ok(shards)) => System::Fanout(
+                    FanoutCache::builder()
+                        .shards(shards)
+                        .cache(builder)
+                        .open(dir)?,
+                ),
                 _ => return Err(format!("unknown system {other}").into()),
             },
         })

@@ -182,7 +182,7 @@ impl Cache {
                 timeout,
                 retry: builder.handle_retry(),
                 pending: Pending::default(),
-                checkpointer: Checkpointer::default(),
+                checkpointer: Checkpointer::new(page_size),
                 cull_expired_sql,
             }),
         })

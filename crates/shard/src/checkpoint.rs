@@ -9,11 +9,12 @@
 //! hold them up too and dominate their tail latency.
 //!
 //! So connections turn SQLite's automatic checkpoints off, and SQLite's WAL
-//! hook tells each commit how many frames the log holds. Once that reaches
-//! [`FRAMES`] (SQLite's own default threshold) the writer checkpoints
+//! hook tells each commit how many frames (pages) the log holds. Once that
+//! reaches [`LOG_BYTES`] (SQLite's own default threshold: 1000 pages of
+//! 4 KiB; more pages when they are smaller) the writer checkpoints
 //! (`PASSIVE`: never waits for, nor blocks, readers and writers) right away
 //! on its own connection, unless this process has waited for a lock in the
-//! last second; then, once the log reaches [`FRAMES_CONTENDED`], it wakes the
+//! last second; then, once the log reaches [`LOG_BYTES_CONTENDED`], it wakes the
 //! handle's background thread to do it. The thread also checkpoints once a
 //! second while there were commits. It holds
 //! only a weak reference: it ends when the last handle is dropped, and a
@@ -25,7 +26,7 @@
 //! pause, some frame is always newer than the checkpoint, so the log would
 //! grow without end (measured: 2 GiB in 10 s for a 1.5 MiB database, two
 //! writer processes on one cache, every read slowed by the long log). So
-//! when the log is still [`FRAMES_CONTENDED`] frames long after a passive
+//! when the log is still [`LOG_BYTES_CONTENDED`] long after a passive
 //! checkpoint that copied all of it, the thread follows it with a `RESTART`
 //! checkpoint: it takes the write lock, copies the few frames committed
 //! since, waits for readers to leave the log, and lets the next writer start
@@ -58,18 +59,23 @@ use rusqlite::Connection;
 
 use crate::cache::Inner;
 
-/// Frames in the log that call for an inline checkpoint (SQLite's default).
-const FRAMES: i32 = 1000;
-/// Frames in the log that call for a background checkpoint. Larger: with
+/// The log that calls for an inline checkpoint: SQLite's default of 1000
+/// frames of 4 KiB pages. Counted in bytes, not frames, because each
+/// checkpoint costs two fsyncs whatever the page size: with 1 KiB pages and
+/// 1000 frames a lone writer managed 44-46k sets/s, with 4000 frames
+/// 54-56k.
+const LOG_BYTES: i64 = 1000 * 4096;
+/// The log that calls for a background checkpoint. Larger: with
 /// writers busy on every core, each background checkpoint preempts one of
 /// them, so fewer and longer ones make a shorter latency tail (measured,
 /// 2 writer processes on 8 shards: set p99 290-580 us at 1000 frames,
 /// 230-270 us at 4000, 100-110 us at 8000; again with the log restart
-/// below, 239-249 us at 2000, 126-203 us at 4000, 74-76 us at 8000). The price: a log file of about
+/// below, 239-249 us at 2000, 126-203 us at 4000, 74-76 us at 8000; all
+/// with 4 KiB pages). The price: a log file of about
 /// 33 MiB per cache once writers have contended (kept at that size, so that
 /// later writers overwrite it instead of growing it; see
 /// `Settings::connection_pragmas`).
-const FRAMES_CONTENDED: i32 = 8000;
+const LOG_BYTES_CONTENDED: i64 = 8000 * 4096;
 
 /// The longest a restarting checkpoint waits for the write lock, and then
 /// for readers to leave the log (writers wait behind it meanwhile).
@@ -97,8 +103,11 @@ const IDLE: Duration = Duration::from_secs(1);
 const STALL_RETRY: Duration = Duration::from_secs(1);
 
 /// The commit counter and the handle of the checkpoint thread.
-#[derive(Default)]
 pub(crate) struct Checkpointer {
+    /// [`LOG_BYTES`] in frames of this database's pages.
+    frames_inline: i32,
+    /// [`LOG_BYTES_CONTENDED`] in frames of this database's pages.
+    frames_contended: i32,
     commits: AtomicU64,
     /// The process that started the thread, and the way to wake it.
     thread: Mutex<Option<(u32, SyncSender<()>)>>,
@@ -113,18 +122,35 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
+    /// The checkpointer of a database with pages of `page_size` bytes.
+    pub(crate) fn new(page_size: u64) -> Self {
+        let frames = |bytes: i64| {
+            let pages = bytes / i64::try_from(page_size.max(512)).unwrap_or(4096);
+            i32::try_from(pages).unwrap_or(i32::MAX)
+        };
+        Checkpointer {
+            frames_inline: frames(LOG_BYTES),
+            frames_contended: frames(LOG_BYTES_CONTENDED),
+            commits: AtomicU64::new(0),
+            thread: Mutex::new(None),
+            stalled: Mutex::new(None),
+            frames: AtomicI64::new(0),
+            runs: AtomicU64::new(0),
+        }
+    }
+
     /// Notes a commit made on `conn`; checkpoints when the log is long,
     /// inline or through the thread (see the module docs).
     pub(crate) fn committed(&self, inner: &Arc<Inner>, conn: &Connection) {
         self.commits.fetch_add(1, Ordering::Relaxed);
         let frames = LOG_FRAMES.with(|f| f.replace(0));
-        if frames < FRAMES {
+        if frames < self.frames_inline {
             return;
         }
         self.frames.store(i64::from(frames), Ordering::Relaxed);
         if !crate::busy::waited_recently(Duration::from_secs(1)) {
             let _ = self.passive(conn, i64::from(frames));
-        } else if frames >= FRAMES_CONTENDED {
+        } else if frames >= self.frames_contended {
             self.wake(inner);
         }
     }
@@ -217,7 +243,7 @@ fn run(weak: &Weak<Inner>, wake: &mpsc::Receiver<()>) {
                 // restart, and the writers behind it, for all of its wait.
                 let frames = inner.checkpointer.frames.load(Ordering::Relaxed);
                 let restart = matches!(inner.checkpointer.passive(&conn, frames),
-                    Some(c) if c.log >= i64::from(FRAMES_CONTENDED) && c.copied == c.log);
+                    Some(c) if c.log >= i64::from(inner.checkpointer.frames_contended) && c.copied == c.log);
                 if restart && !matches!(run_checkpoint(&conn, "RESTART"), Ok(c) if c.done) {
                     drop(conn);
                     drop(inner);
@@ -239,6 +265,19 @@ mod tests {
     }
 
     #[test]
+    fn thresholds_are_bytes_of_log_whatever_the_page_size() {
+        let default = Checkpointer::new(4096);
+        assert_eq!(
+            (default.frames_inline, default.frames_contended),
+            (1000, 8000)
+        );
+        let small = Checkpointer::new(1024);
+        assert_eq!((small.frames_inline, small.frames_contended), (4000, 32000));
+        let large = Checkpointer::new(65536);
+        assert_eq!((large.frames_inline, large.frames_contended), (62, 500));
+    }
+
+    #[test]
     fn a_held_snapshot_does_not_make_every_commit_checkpoint() -> Result<()> {
         let cache = Cache::builder().open_temp()?;
         cache.set("first", &1_i64)?;
@@ -252,7 +291,7 @@ mod tests {
             cache.set(&i, &value)?;
         }
         let log = cache.inner.checkpointer.frames.load(Ordering::Relaxed);
-        assert!(log > 8 * i64::from(FRAMES), "log only {log} frames long");
+        assert!(log > 8 * 1000, "log only {log} frames long");
         // Without the back-off, every commit past the first 1000 frames
         // checkpoints: well over 2000 of them.
         let held = runs(&cache);

@@ -121,6 +121,10 @@ fn try_open(conn: &Connection, overrides: &CacheBuilder) -> Result<(Settings, u6
     let before = stored(conn)?;
     let early = merge(before.as_deref(), overrides)?;
     if before.is_none() {
+        // A no-op if another process created the database meanwhile.
+        if let Some(bytes) = overrides.new_page_size() {
+            conn.execute_batch(&format!("PRAGMA page_size = {bytes}"))?;
+        }
         conn.execute_batch(&format!(
             "PRAGMA auto_vacuum = {}",
             early.sqlite_auto_vacuum

@@ -57,6 +57,25 @@ fn a_new_cache_reads_without_a_memory_map() -> Result<(), Box<dyn std::error::Er
 }
 
 #[test]
+fn the_page_size_is_chosen_at_creation_and_kept() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let page_size = |dir: &std::path::Path| -> rusqlite::Result<i64> {
+        rusqlite::Connection::open(dir.join("cache.db"))?
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+    };
+    let cache = Cache::builder().sqlite_page_size(1024).open(dir.path())?;
+    cache.set("k", &vec![3_u8; 5000])?;
+    drop(cache);
+    assert_eq!(page_size(dir.path())?, 1024);
+    // An existing database keeps its pages, whatever is asked.
+    let cache = Cache::builder().sqlite_page_size(8192).open(dir.path())?;
+    assert_eq!(cache.get::<Vec<u8>>("k")?, Some(vec![3_u8; 5000]));
+    drop(cache);
+    assert_eq!(page_size(dir.path())?, 1024);
+    Ok(())
+}
+
+#[test]
 fn invalid_settings_are_typed_errors() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let err = Cache::builder().min_file_size(0).open(dir.path()).err();
@@ -66,6 +85,16 @@ fn invalid_settings_are_typed_errors() -> Result<(), Box<dyn std::error::Error>>
         .open(dir.path())
         .err();
     assert!(matches!(err, Some(Error::InvalidInput { .. })), "{err:?}");
+    for bytes in [0, 256, 1000, 131_072] {
+        let err = Cache::builder()
+            .sqlite_page_size(bytes)
+            .open(dir.path())
+            .err();
+        assert!(
+            matches!(err, Some(Error::InvalidInput { .. })),
+            "{bytes}: {err:?}"
+        );
+    }
     Ok(())
 }
 
