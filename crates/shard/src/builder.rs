@@ -117,11 +117,11 @@ impl CacheBuilder {
     ///
     /// Every write logs whole pages, and the log is flushed to disk at each
     /// checkpoint, so smaller pages make writes of small values cheaper
-    /// (measured with values of a few hundred bytes, 1024-byte pages: 45%
-    /// more sets per second for one writer, 70% more for two writer
-    /// processes on caches of their own) and reads of values spanning
-    /// several pages dearer (an 8 KiB value: 40% slower; 30 KB: 2.2x
-    /// slower). See docs/benchmarks.md.
+    /// (measured with 55-byte values and 1024-byte pages: 1.5x the sets per
+    /// second of one writer, 1.7-1.9x for two writer processes on caches
+    /// of their own) and reads of values spanning several pages dearer (a
+    /// 2 KiB value reads 1.4x slower, 8 KiB 1.5x, 30 KB 2x). See
+    /// docs/benchmarks.md, "Page size".
     pub fn sqlite_page_size(mut self, bytes: u32) -> Self {
         self.page_size = Some(bytes);
         self
