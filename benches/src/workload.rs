@@ -12,7 +12,9 @@
 //! makes under target/), memcached and redis (servers the harness starts
 //! on 127.0.0.1 from Debian's `memcached` and `redis-server` packages,
 //! driven from Python by pymemcache and redis-py, as python-diskcache's
-//! published figures drive them from Python). Results go to
+//! published figures drive them from Python). A cache system may end in
+//! `@BYTES`, the SQLite page size of its new cache (`shard@1024`; see
+//! `CacheBuilder::sqlite_page_size`). Results go to
 //! `DIR/results.json` (default `results/`), and with the `charts` feature
 //! a chart per action and process count, `DIR/<action>-<N>proc.png`:
 //! latency at each percentile, one line per system.
