@@ -189,7 +189,7 @@ fn main() -> Res<()> {
     println!(
         "{workers} writer processes x {ops} sets (µs)   median    p90    p99     max   sets/s"
     );
-    let mut throughput = Vec::new();
+    let mut throughput = std::collections::HashMap::new();
     for (kind, name) in [
         ("shard", "shard set"),
         ("fanout8", "fanout(8) set"),
@@ -221,20 +221,21 @@ fn main() -> Res<()> {
                 ops
             );
         }
-        throughput.push(tput);
+        throughput.insert(kind, tput);
     }
+    let ratio = |a: &str, b: &str| throughput[a] / throughput[b];
     println!(
         "fanout(8) set throughput / shard: {:.2}x (target >= 1.6); a shard per writer / shard: {:.2}x",
-        throughput[1] / throughput[0],
-        throughput[2] / throughput[0]
+        ratio("fanout8", "shard"),
+        ratio("own-shard", "shard")
     );
     println!(
         "with 1 KiB pages: fanout(8) / shard {:.2}x, a shard per writer / shard {:.2}x; \
          shard 1 KiB / 4 KiB pages {:.2}x, fanout(8) {:.2}x",
-        throughput[5] / throughput[4],
-        throughput[6] / throughput[4],
-        throughput[4] / throughput[0],
-        throughput[5] / throughput[1]
+        ratio("fanout8@1024", "shard@1024"),
+        ratio("own-shard@1024", "shard@1024"),
+        ratio("shard@1024", "shard"),
+        ratio("fanout8@1024", "fanout8")
     );
     Ok(())
 }
