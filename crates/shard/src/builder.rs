@@ -52,6 +52,7 @@ pub struct CacheBuilder {
     timeout: Option<Duration>,
     retry: bool,
     allow_network_filesystem: bool,
+    memo_bytes: Option<usize>,
 }
 
 impl CacheBuilder {
@@ -177,6 +178,16 @@ impl CacheBuilder {
         self
     }
 
+    /// The most bytes of keys and values this handle remembers from its
+    /// reads, to answer a repeated read without SQLite while no other
+    /// connection has committed (see the crate docs, "Read memo"); 0 turns
+    /// it off. Default = 4 MiB. Only inline values are remembered, and only
+    /// with the WAL journal mode.
+    pub fn memo_bytes(mut self, bytes: usize) -> Self {
+        self.memo_bytes = Some(bytes);
+        self
+    }
+
     /// Open even when the directory is on a network filesystem (NFS, SMB,
     /// …), where SQLite's locks are unreliable and the cache can be
     /// corrupted. Default = off: such a directory is refused with
@@ -229,6 +240,10 @@ impl CacheBuilder {
     /// The page size asked for a new database, if any.
     pub(crate) fn new_page_size(&self) -> Option<u32> {
         self.page_size
+    }
+
+    pub(crate) fn handle_memo_bytes(&self) -> usize {
+        self.memo_bytes.unwrap_or(4 << 20)
     }
 
     pub(crate) fn handle_retry(&self) -> bool {

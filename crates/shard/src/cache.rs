@@ -14,7 +14,8 @@ use crate::codec::Key;
 use crate::conn::Connections;
 use crate::error::Result;
 use crate::files;
-use crate::settings::{EvictionPolicy, Settings};
+use crate::memo::Memo;
+use crate::settings::{EvictionPolicy, JournalMode, Settings};
 use crate::{busy, schema};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -48,6 +49,7 @@ pub(crate) struct Inner {
     pub(crate) retry: bool,
     pub(crate) pending: Pending,
     pub(crate) checkpointer: Checkpointer,
+    pub(crate) memo: Memo,
     /// The expired-rows query of a cull on write. LIMITs are literals
     /// throughout: SQLite plans with the LIMIT's value, so a bound LIMIT
     /// makes it re-prepare the statement whenever the value changes.
@@ -164,6 +166,14 @@ impl Cache {
         let timeout = builder.handle_timeout();
         let db = dir.join(files::DB_NAME);
         let (settings, page_size) = schema::open(&db, &builder, timeout)?;
+        let memo = Memo::new(
+            &db,
+            if settings.sqlite_journal_mode == JournalMode::Wal {
+                builder.handle_memo_bytes()
+            } else {
+                0
+            },
+        );
         let conns = Connections::new(db, settings.connection_pragmas(), timeout);
         let cull_expired_sql = format!(
             "SELECT rowid, filename FROM Cache WHERE expire_time IS NOT NULL \
@@ -183,6 +193,7 @@ impl Cache {
                 retry: builder.handle_retry(),
                 pending: Pending::default(),
                 checkpointer: Checkpointer::new(page_size),
+                memo,
                 cull_expired_sql,
             }),
         })

@@ -96,6 +96,18 @@ pub(crate) fn wal_hook(
     LOG_FRAMES.with(|f| f.set(frames));
     Ok(())
 }
+/// Forgets the log length of an earlier commit, before a commit whose own
+/// the caller wants to see.
+pub(crate) fn forget_logged() {
+    LOG_FRAMES.with(|f| f.set(0));
+}
+
+/// Whether this thread's last commit wrote to the log (the WAL hook runs
+/// only for those).
+pub(crate) fn logged() -> bool {
+    LOG_FRAMES.with(Cell::get) > 0
+}
+
 /// The longest the thread waits before checkpointing what was committed.
 const IDLE: Duration = Duration::from_secs(1);
 /// The longest a checkpoint that could not copy the whole log stays

@@ -16,6 +16,7 @@
 
 use std::ops::Deref;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -87,6 +88,10 @@ pub(crate) fn configure(conn: &Connection, pragmas: &str) -> rusqlite::Result<()
     conn.execute_batch(pragmas)?;
     // After the pragmas: `wal_autocheckpoint` replaces any WAL hook.
     conn.wal_hook(Some(crate::checkpoint::wal_hook));
+    // A first read opens the WAL index, which the connection then keeps
+    // open (and with it the lock that keeps other processes from
+    // truncating the file) until it closes; the read memo relies on it.
+    conn.query_row("PRAGMA schema_version", [], |_| Ok(()))?;
     conn.set_prepared_statement_cache_capacity(96);
     Ok(())
 }
@@ -105,6 +110,10 @@ pub(crate) struct Connections {
     pragmas: String,
     timeout: Duration,
     state: RwLock<State>,
+    /// Bumped by every [`reset`](Self::reset), after which this process may
+    /// have had no connection open between two calls, and when a child
+    /// process after `fork` makes its own pool.
+    generation: AtomicU64,
 }
 
 impl Connections {
@@ -119,7 +128,13 @@ impl Connections {
                 pool,
                 kept: None,
             }),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// How many times [`reset`](Self::reset) has run.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Lends a connection made by this process: the kept one when it is
@@ -152,6 +167,7 @@ impl Connections {
                 };
                 // Inherited across fork: never closed here.
                 std::mem::forget(std::mem::replace(&mut *state, fresh));
+                self.generation.fetch_add(1, Ordering::AcqRel);
             }
             let kept = match &state.kept {
                 Some(kept) => Arc::clone(kept),
@@ -176,6 +192,7 @@ impl Connections {
         if state.pid == std::process::id() {
             state.pool = build(&self.db, &self.pragmas, self.timeout);
             state.kept = None;
+            self.generation.fetch_add(1, Ordering::AcqRel);
         }
     }
 }

@@ -55,6 +55,17 @@
 //! after `fork` opens fresh connections instead of reusing its parent's.
 //! Directories on network filesystems are refused unless opted in, since
 //! SQLite's locking is unreliable there.
+//!
+//! # Read memo
+//!
+//! Each handle remembers the inline values it has read (up to
+//! [`CacheBuilder::memo_bytes`], default 4 MiB) and answers a repeated
+//! read from memory, several times faster than SQLite, for as long as no
+//! other connection has committed. Before each use it compares the header
+//! of SQLite's WAL index (`cache.db-shm`), which every commit of every
+//! process rewrites, with the header it was filled at, so it is never
+//! staler than a read through SQLite. The handle's own writes drop the
+//! entries they change; a write by anyone else drops them all.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -70,6 +81,7 @@ mod error;
 mod files;
 mod iter;
 mod maint;
+mod memo;
 mod netfs;
 mod ops;
 mod queue;

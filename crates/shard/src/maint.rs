@@ -46,6 +46,7 @@ fn delete_selected(
     let mut delete = conn.prepare_cached(DELETE_ROW)?;
     for (rowid, file) in &rows {
         delete.execute([rowid])?;
+        st.memo.row(*rowid);
         st.obsolete.extend(file.clone());
     }
     Ok(i64::try_from(rows.len()).unwrap_or(i64::MAX))

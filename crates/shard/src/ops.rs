@@ -14,11 +14,13 @@ use crate::cache::{Cache, Entry, SetOptions, now, to_system_time};
 use crate::codec::{Key, encode};
 use crate::error::{Error, Result};
 use crate::files::{self, ValueBytes};
+use crate::memo::{MemoKey, Memoed};
 use crate::row::{
     DELETE_ROW, Fetched, Found, MODE_BINARY, MODE_PICKLE, MODE_RAW, MODE_TEXT, Put, Stored,
-    Written, decode_file, fetch, file_stored, raw_stored, with_live_row,
+    Written, decode_file, decode_inline, fetch, file_stored, raw_stored, with_live_row,
 };
 use crate::settings::{EvictionPolicy, Synchronous};
+use crate::txn::active;
 
 impl Cache {
     /// Stores `value` under `key`, replacing any previous value.
@@ -84,6 +86,7 @@ impl Cache {
 
     fn set_stored(&self, key: &Key, stored: Stored, opts: &SetOptions) -> Result<()> {
         let result = self.write(|conn, st| {
+            st.memo.key(key);
             let put = Put {
                 now: now(),
                 opts,
@@ -198,8 +201,20 @@ impl Cache {
     ) -> Result<Option<Entry<V>>> {
         let key = encode(key)?;
         let now = now();
+        let memo_key = (self.inner.memo.enabled() && active(self.inner.id).is_none())
+            .then(|| MemoKey::of(&key))
+            .flatten();
         let found = self.with_conn(|conn| {
-            with_live_row(conn, &key, now, |row| {
+            let generation = self.inner.conns.generation();
+            let memo = &self.inner.memo;
+            let before = match &memo_key {
+                Some(mk) => match memo.get(generation, mk, |m| remembered::<V>(m, now)) {
+                    Ok(hit) => return hit,
+                    Err(now) => now,
+                },
+                None => None,
+            };
+            let read = with_live_row(conn, &key, now, |row| {
                 let rowid: i64 = row.get(0)?;
                 let fetched = fetch::<V>(row, 1)?;
                 let expire: Option<f64> = row.get(5)?;
@@ -207,8 +222,25 @@ impl Cache {
                     ValueRef::Null => None,
                     v => Some(Key::from_sql(v, true)?),
                 };
-                Ok((rowid, fetched, expire, tag))
-            })
+                let inline = match (before, &fetched) {
+                    (Some(_), Fetched::Ready(_)) => Some(Memoed {
+                        rowid,
+                        mode: row.get(1)?,
+                        value: row.get(3)?,
+                        expire,
+                        tag: tag.clone(),
+                    }),
+                    _ => None,
+                };
+                Ok(((rowid, fetched, expire, tag), inline))
+            })?;
+            let Some((found, inline)) = read else {
+                return Ok(None);
+            };
+            if let (Some(at), Some(mk), Some(row)) = (before, memo_key, inline) {
+                memo.insert(generation, at, mk, row);
+            }
+            Ok(Some(found))
         })?;
         let result = match found {
             None => None,
@@ -269,7 +301,10 @@ impl Cache {
             return Ok(());
         }
         let policy = self.policy();
-        match self.write(|conn, _| batch.apply(conn, policy)) {
+        match self.write(|conn, st| {
+            st.memo.none();
+            batch.apply(conn, policy)
+        }) {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.inner.pending.restore(batch);
@@ -353,6 +388,7 @@ impl Cache {
     pub fn delete(&self, key: &(impl Serialize + ?Sized)) -> Result<bool> {
         let key = encode(key)?;
         self.write(|conn, st| {
+            st.memo.key(&key);
             let now = now();
             match Self::find(conn, &key)? {
                 Some(found) if found.is_live(now) => {
@@ -493,4 +529,19 @@ impl Cache {
             Ok(u64::try_from(v).unwrap_or(0))
         })
     }
+}
+
+/// A row read from the memo: `None` when it has expired since.
+type Row<V> = (i64, Fetched<V>, Option<f64>, Option<Key>);
+fn remembered<V: DeserializeOwned + 'static>(m: &Memoed, now: f64) -> Result<Option<Row<V>>> {
+    if m.expire.is_some_and(|t| t <= now) {
+        return Ok(None);
+    }
+    let value = decode_inline(m.mode, ValueRef::from(&m.value))?;
+    Ok(Some((
+        m.rowid,
+        Fetched::Ready(value),
+        m.expire,
+        m.tag.clone(),
+    )))
 }

@@ -105,12 +105,17 @@ pub(crate) fn fetch<V: DeserializeOwned + 'static>(row: &Row<'_>, at: usize) -> 
             other => Err(Error::corrupt(format!("unknown value mode {other}"))),
         };
     }
-    let value = row.get_ref(at + 2)?;
+    decode_inline(mode, row.get_ref(at + 2)?).map(Fetched::Ready)
+}
+
+/// Decodes a value kept in the `value` column under `mode`.
+pub(crate) fn decode_inline<V: DeserializeOwned + 'static>(
+    mode: i64,
+    value: ValueRef<'_>,
+) -> Result<V> {
     match mode {
-        MODE_RAW => Ok(Fetched::Ready(decode_raw(value)?)),
-        MODE_PACKED => Ok(Fetched::Ready(unpack(
-            value.as_blob().map_err(rusqlite::Error::from)?,
-        )?)),
+        MODE_RAW => decode_raw(value),
+        MODE_PACKED => unpack(value.as_blob().map_err(rusqlite::Error::from)?),
         MODE_PICKLE => Err(Error::Pickled),
         other => Err(Error::corrupt(format!(
             "unknown value mode {other} without a file"

@@ -15,10 +15,11 @@ use std::rc::Rc;
 
 use rusqlite::Connection;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Inner};
 use crate::conn::Conn;
 use crate::error::{Error, Result};
 use crate::files;
+use crate::memo::{Changes, Header};
 
 /// Files touched by a transaction.
 #[derive(Default)]
@@ -27,6 +28,8 @@ pub(crate) struct TxnState {
     pub(crate) obsolete: Vec<String>,
     /// Files written for new rows: deleted if the transaction rolls back.
     pub(crate) created: Vec<String>,
+    /// What it changed, for the read memo.
+    pub(crate) memo: Changes,
 }
 
 impl TxnState {
@@ -102,6 +105,7 @@ pub(crate) fn begin(conn: &Connection) -> Result<()> {
 }
 
 pub(crate) fn commit(conn: &Connection) -> Result<()> {
+    crate::checkpoint::forget_logged();
     exec(conn, "COMMIT")
 }
 
@@ -123,19 +127,21 @@ impl Cache {
     ) -> Result<T> {
         self.prepare();
         if let Some((conn, state)) = active(self.inner.id) {
-            return f(&conn, &mut state.borrow_mut());
+            return op(&conn, &mut state.borrow_mut(), &mut f);
         }
         let conn = self.inner.conns.get()?;
         loop {
             let mut state = TxnState::default();
+            let mut before = None;
             let result = begin(&conn).and_then(|()| {
-                let value = f(&conn, &mut state)?;
+                before = self.inner.memo_header();
+                let value = op(&conn, &mut state, &mut f)?;
                 commit(&conn)?;
                 Ok(value)
             });
             match result {
                 Ok(value) => {
-                    self.inner.checkpointer.committed(&self.inner, &conn);
+                    self.inner.committed(&conn, before, &state);
                     state.committed(&self.inner.dir);
                     return Ok(value);
                 }
@@ -199,6 +205,7 @@ impl Cache {
                 Err(e) => return Err(e.into()),
             }
         }
+        let before = self.inner.memo_header();
         let conn = Rc::new(conn);
         let state = Rc::new(RefCell::new(TxnState::default()));
         ACTIVE.with(|a| {
@@ -223,7 +230,7 @@ impl Cache {
         match result {
             Ok(value) => match commit(&conn) {
                 Ok(()) => {
-                    self.inner.checkpointer.committed(&self.inner, &conn);
+                    self.inner.committed(&conn, before, &state);
                     state.committed(&self.inner.dir);
                     Ok(value)
                 }
@@ -239,6 +246,42 @@ impl Cache {
                 Err(e)
             }
         }
+    }
+}
+
+/// Runs one write operation's closure on `state`, noting for the memo when
+/// it did not say what it changed.
+fn op<T>(
+    conn: &Connection,
+    state: &mut TxnState,
+    f: &mut impl FnMut(&Connection, &mut TxnState) -> Result<T>,
+) -> Result<T> {
+    state.memo.begin_op();
+    let result = f(conn, state);
+    state.memo.end_op();
+    result
+}
+
+impl Inner {
+    /// The WAL-index header, read once the write lock is held.
+    fn memo_header(&self) -> Option<Header> {
+        self.memo.header(self.conns.generation())
+    }
+
+    /// Bookkeeping after this handle's commit on `conn`.
+    fn committed(
+        self: &std::sync::Arc<Self>,
+        conn: &Connection,
+        before: Option<Header>,
+        state: &TxnState,
+    ) {
+        self.memo.committed(
+            self.conns.generation(),
+            before,
+            crate::checkpoint::logged(),
+            &state.memo,
+        );
+        self.checkpointer.committed(self, conn);
     }
 }
 

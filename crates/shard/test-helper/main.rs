@@ -6,6 +6,7 @@
 //! - `push <dir> <id> <n>`: push `n` items `<id>-<i>` onto the queue `q`.
 //! - `churn <dir> <id> <n>`: `n` sets of 100-byte values over 2000 keys,
 //!   as fast as it can.
+//! - `set <dir> <key> <n>`: store the integer `n` under `key`.
 
 use std::io::Write;
 use std::time::Duration;
@@ -51,6 +52,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for i in 0..n {
                 cache.set(&format!("k{}", (i * 7919 + id * 1000) % 2000), &value)?;
             }
+        }
+        "set" => {
+            let n: i64 = arg(4)?.parse()?;
+            cache.set(&arg(3)?, &n)?;
         }
         other => return Err(format!("unknown command {other}").into()),
     }
