@@ -79,7 +79,6 @@ impl MemoKey {
 }
 
 /// A remembered row: its inline value with the metadata a read returns.
-#[derive(Clone, Debug)]
 pub(crate) struct Memoed {
     pub(crate) rowid: i64,
     pub(crate) mode: i64,
