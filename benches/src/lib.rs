@@ -25,12 +25,17 @@ pub enum System {
 
 impl System {
     /// Opens `kind` in `dir`: `shard`, `fanoutN` (N shards) or `floor`
-    /// (in `dir/floor.db`). A cache kind may end in `@BYTES`, the SQLite
-    /// page size of a new cache (`shard@1024`).
+    /// (in `dir/floor.db`). A cache kind may end in `-nomemo` (the read
+    /// memo off) and then in `@BYTES`, the SQLite page size of a new cache
+    /// (`shard@1024`, `fanout8-nomemo@1024`).
     pub fn open(kind: &str, dir: &Path) -> Res<System> {
         let (kind, builder) = match kind.split_once('@') {
             Some((kind, bytes)) => (kind, Cache::builder().sqlite_page_size(bytes.parse()?)),
             None => (kind, Cache::builder()),
+        };
+        let (kind, builder) = match kind.strip_suffix("-nomemo") {
+            Some(kind) => (kind, builder.memo_bytes(0)),
+            None => (kind, builder),
         };
         Ok(match kind {
             "shard" => System::Shard(builder.open(dir)?),

@@ -13,6 +13,7 @@
 //! on 127.0.0.1 from Debian's `memcached` and `redis-server` packages,
 //! driven from Python by pymemcache and redis-py, as python-diskcache's
 //! published figures drive them from Python). A cache system may end in
+//! `-nomemo` (its read memo off; see `CacheBuilder::memo_bytes`) and then in
 //! `@BYTES`, the SQLite page size of its new cache (`shard@1024`; see
 //! `CacheBuilder::sqlite_page_size`). Results go to
 //! `DIR/results.json` (default `results/`), and with the `charts` feature

@@ -27,8 +27,10 @@
 //!   process holds a connection to the database, which keeps SQLite from
 //!   truncating the index file under the map.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fs::File;
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering, fence};
 
@@ -47,9 +49,15 @@ const WAL_INDEX_VERSION: u32 = 3_007_000;
 const CHANGE: usize = 2;
 /// Rough bookkeeping bytes of one entry beyond its key and value.
 const ENTRY_OVERHEAD: usize = 96;
+/// The most reads a wasted filling makes skip filling.
+const MAX_SKIP: u64 = 1 << 16;
+/// The most times the skip doubles.
+const MAX_DOUBLINGS: u32 = 10;
+/// Rows remembered between judgements of a memo that stays current.
+const JUDGED_EVERY: u64 = 1024;
 
 /// A key as the memo holds it.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub(crate) enum MemoKey {
     Int(i64),
     Text(String),
@@ -57,16 +65,100 @@ pub(crate) enum MemoKey {
     Packed(Vec<u8>),
 }
 
+/// A key as a read looks it up, borrowed from the encoded key.
+#[derive(Clone, Copy, Hash, PartialEq, Eq)]
+pub(crate) enum KeyRef<'a> {
+    Int(i64),
+    Text(&'a str),
+    Bytes(&'a [u8]),
+    Packed(&'a [u8]),
+}
+
+impl<'a> KeyRef<'a> {
+    /// The memo's form of `key`; `None` for a float key.
+    pub(crate) fn of(key: &'a Key) -> Option<Self> {
+        Some(match key {
+            Key::Int(i) => KeyRef::Int(*i),
+            Key::Real(_) => return None,
+            Key::Text(t) => KeyRef::Text(t),
+            Key::Bytes(b) => KeyRef::Bytes(b),
+            Key::Packed(b) => KeyRef::Packed(b),
+        })
+    }
+
+    /// The key to remember.
+    pub(crate) fn owned(self) -> MemoKey {
+        match self {
+            KeyRef::Int(i) => MemoKey::Int(i),
+            KeyRef::Text(t) => MemoKey::Text(t.to_owned()),
+            KeyRef::Bytes(b) => MemoKey::Bytes(b.to_vec()),
+            KeyRef::Packed(b) => MemoKey::Packed(b.to_vec()),
+        }
+    }
+}
+
+/// What the memo's map hashes and compares, so that a read looks a key up
+/// by [`KeyRef`] without copying it.
+pub(crate) trait Keyed {
+    fn key_ref(&self) -> KeyRef<'_>;
+}
+
+impl Keyed for MemoKey {
+    fn key_ref(&self) -> KeyRef<'_> {
+        match self {
+            MemoKey::Int(i) => KeyRef::Int(*i),
+            MemoKey::Text(t) => KeyRef::Text(t),
+            MemoKey::Bytes(b) => KeyRef::Bytes(b),
+            MemoKey::Packed(b) => KeyRef::Packed(b),
+        }
+    }
+}
+
+impl Keyed for KeyRef<'_> {
+    fn key_ref(&self) -> KeyRef<'_> {
+        *self
+    }
+}
+
+impl<'a> Borrow<dyn Keyed + 'a> for MemoKey {
+    fn borrow(&self) -> &(dyn Keyed + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn Keyed + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key_ref().hash(state);
+    }
+}
+
+impl PartialEq for dyn Keyed + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_ref() == other.key_ref()
+    }
+}
+
+impl Eq for dyn Keyed + '_ {}
+
+// Hashed and compared as its `KeyRef`, as `Borrow` requires.
+impl Hash for MemoKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key_ref().hash(state);
+    }
+}
+
+impl PartialEq for MemoKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_ref() == other.key_ref()
+    }
+}
+
+impl Eq for MemoKey {}
+
 impl MemoKey {
     /// The memo's form of `key`; `None` for a float key.
     pub(crate) fn of(key: &Key) -> Option<MemoKey> {
-        Some(match key {
-            Key::Int(i) => MemoKey::Int(*i),
-            Key::Real(_) => return None,
-            Key::Text(t) => MemoKey::Text(t.clone()),
-            Key::Bytes(b) => MemoKey::Bytes(b.clone()),
-            Key::Packed(b) => MemoKey::Packed(b.clone()),
-        })
+        KeyRef::of(key).map(KeyRef::owned)
     }
 
     fn len(&self) -> usize {
@@ -164,6 +256,14 @@ struct State {
     entries: HashMap<MemoKey, Memoed>,
     rows: HashMap<i64, MemoKey>,
     bytes: usize,
+    /// Rows remembered, and reads answered, since the memo was last
+    /// emptied or judged.
+    fills: u64,
+    hits: u64,
+    /// Reads still to come that will not fill the memo (see [`State::spent`]).
+    skip: u64,
+    /// How many fillings in a row were wasted.
+    wasted: u32,
 }
 
 impl State {
@@ -172,6 +272,35 @@ impl State {
         self.entries.clear();
         self.rows.clear();
         self.bytes = 0;
+        self.fills = 0;
+        self.hits = 0;
+    }
+
+    /// Whether the filling since the memo was emptied or last judged was
+    /// wasted: a row remembered costs about a fifth of what a read answered
+    /// from memory saves, so it is when fewer than one in four rows were
+    /// read again (another process commits between most reads, or reads
+    /// spread over more rows than the memo holds). A wasted filling makes
+    /// as many reads as it filled skip filling, twice as many after each
+    /// wasted filling in a row; one worthwhile filling ends the back-off.
+    fn judge(&mut self) -> bool {
+        let wasted = self.hits * 4 < self.fills;
+        if wasted {
+            self.skip = (self.fills << self.wasted).min(MAX_SKIP);
+            self.wasted = (self.wasted + 1).min(MAX_DOUBLINGS);
+        } else if self.fills > 0 {
+            self.wasted = 0;
+        }
+        self.fills = 0;
+        self.hits = 0;
+        wasted
+    }
+
+    /// Empties a memo that went out of date or over its budget, judging
+    /// the filling that ends.
+    fn spent(&mut self) {
+        self.judge();
+        self.clear();
     }
 
     fn remove(&mut self, key: &MemoKey) {
@@ -296,19 +425,30 @@ impl Memo {
     }
 
     /// Runs `f` on the remembered row of `key` if the memo is current;
-    /// else gives the header now, at which a read may start.
+    /// else gives the header now, at which a read may start and fill the
+    /// memo, or `None` when the read is not to fill it.
     pub(crate) fn get<T>(
         &self,
         generation: u64,
-        key: &MemoKey,
+        key: KeyRef<'_>,
         f: impl FnOnce(&Memoed) -> T,
     ) -> Result<T, Option<Header>> {
         let mut state = self.state.lock();
         let now = state.header(&self.shm, generation).ok_or(None)?;
-        match state.entries.get(key) {
-            Some(row) if state.valid_at == Some(now) => Ok(f(row)),
-            _ => Err(Some(now)),
+        if state.valid_at == Some(now) {
+            if let Some(row) = state.entries.get(&key as &dyn Keyed) {
+                let answer = f(row);
+                state.hits += 1;
+                return Ok(answer);
+            }
+        } else if state.valid_at.is_some() {
+            state.spent();
         }
+        if state.skip > 0 {
+            state.skip -= 1;
+            return Err(None);
+        }
+        Err(Some(now))
     }
 
     /// Remembers the row of `key`, read by a read that began at header
@@ -323,15 +463,21 @@ impl Memo {
             return;
         }
         if state.valid_at != Some(at) {
-            state.clear();
+            state.spent();
             state.valid_at = Some(at);
         }
         state.remove(&key);
         if state.bytes + size > self.budget {
-            state.clear();
+            state.spent();
             state.valid_at = Some(at);
         }
         state.bytes += size;
+        state.fills += 1;
+        if state.fills >= JUDGED_EVERY && state.judge() {
+            // Reads spread over many rows and seldom return to one.
+            state.clear();
+            return;
+        }
         state.rows.insert(row.rowid, key.clone());
         state.entries.insert(key, row);
     }
@@ -371,7 +517,142 @@ impl Memo {
         } else if state.valid_at != Some(after) {
             // Filled at `after` by a read racing this commit's bookkeeping:
             // that read saw the committed state. Anything else is stale.
-            state.clear();
+            state.spent();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    type Res = Result<(), Box<dyn std::error::Error>>;
+
+    /// Writes a WAL-index header with change counter `change` to
+    /// `db`-shm, as a commit of another process would.
+    fn commit(db: &std::path::Path, change: u32) -> Res {
+        let mut words = [0u32; 12];
+        words[0] = WAL_INDEX_VERSION;
+        words[CHANGE] = change;
+        words[3] = u32::from_ne_bytes([1, 0, 0, 0]);
+        let bytes: Vec<u8> = (0..2)
+            .flat_map(|_| words.iter().flat_map(|w| w.to_ne_bytes()))
+            .chain(std::iter::repeat_n(0, 4096 - MAPPED))
+            .collect();
+        let mut shm = db.as_os_str().to_owned();
+        shm.push("-shm");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(shm)?;
+        file.write_all(&bytes)?;
+        Ok(())
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Read {
+        Hit,
+        Filled,
+        NotFilled,
+    }
+
+    /// Reads `key` as a get does, filling the memo when told to.
+    fn read(memo: &Memo, key: i64) -> Read {
+        match memo.get(0, KeyRef::Int(key), |_| ()) {
+            Ok(()) => Read::Hit,
+            Err(None) => Read::NotFilled,
+            Err(Some(at)) => {
+                let row = Memoed {
+                    rowid: key,
+                    mode: 1,
+                    value: Value::Integer(key),
+                    expire: None,
+                    tag: None,
+                };
+                memo.insert(0, at, MemoKey::Int(key), row);
+                Read::Filled
+            }
+        }
+    }
+
+    #[test]
+    fn wasted_fillings_skip_filling_and_one_that_pays_ends_it() -> Res {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("cache.db");
+        let memo = Memo::new(&db, 1 << 20);
+        commit(&db, 1)?;
+        for key in 0..4 {
+            assert_eq!(read(&memo, key), Read::Filled);
+        }
+        assert_eq!(read(&memo, 0), Read::Hit);
+        // Another commit: 4 rows remembered, 1 read again. Worth it.
+        commit(&db, 2)?;
+        for key in 0..4 {
+            assert_eq!(read(&memo, key), Read::Filled);
+        }
+        // Wasted: the next 4 reads skip filling.
+        commit(&db, 3)?;
+        for key in 0..4 {
+            assert_eq!(read(&memo, key), Read::NotFilled);
+        }
+        assert_eq!(read(&memo, 9), Read::Filled);
+        // Wasted again (1 row, no read): twice as many reads skip.
+        commit(&db, 4)?;
+        assert_eq!(read(&memo, 9), Read::NotFilled);
+        assert_eq!(read(&memo, 9), Read::NotFilled);
+        assert_eq!(read(&memo, 9), Read::Filled);
+        assert_eq!(read(&memo, 9), Read::Hit);
+        // That filling paid: after the next commit reads fill at once, and
+        // the next wasted filling skips as few reads as the first.
+        commit(&db, 5)?;
+        assert_eq!(read(&memo, 9), Read::Filled);
+        commit(&db, 6)?;
+        assert_eq!(read(&memo, 9), Read::NotFilled);
+        assert_eq!(read(&memo, 9), Read::Filled);
+        Ok(())
+    }
+
+    #[test]
+    fn reads_spread_over_many_rows_stop_filling_a_current_memo() -> Res {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("cache.db");
+        let memo = Memo::new(&db, 1 << 24);
+        commit(&db, 1)?;
+        let n = JUDGED_EVERY as i64;
+        // Every row read twice: worth keeping past the judgement.
+        for key in 0..n {
+            assert_eq!(read(&memo, key), Read::Filled);
+            assert_eq!(read(&memo, key), Read::Hit);
+        }
+        assert_eq!(read(&memo, 0), Read::Hit);
+        // Rows read once: the memo empties and the next reads skip filling.
+        for key in n..2 * n {
+            assert_eq!(read(&memo, key), Read::Filled);
+        }
+        assert_eq!(read(&memo, 0), Read::NotFilled);
+        assert_eq!(read(&memo, n), Read::NotFilled);
+        Ok(())
+    }
+
+    #[test]
+    fn a_memo_over_budget_judges_its_filling_too() -> Res {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("cache.db");
+        // Room for two rows.
+        let memo = Memo::new(&db, 2 * (8 + 8 + 8 + ENTRY_OVERHEAD));
+        commit(&db, 1)?;
+        assert_eq!(read(&memo, 1), Read::Filled);
+        assert_eq!(read(&memo, 2), Read::Filled);
+        // The third row overflows a filling that no read used: it is
+        // remembered, and the next two reads skip filling.
+        assert_eq!(read(&memo, 3), Read::Filled);
+        assert_eq!(read(&memo, 3), Read::Hit);
+        assert_eq!(read(&memo, 1), Read::NotFilled);
+        assert_eq!(read(&memo, 2), Read::NotFilled);
+        assert_eq!(read(&memo, 1), Read::Filled);
+        assert_eq!(read(&memo, 1), Read::Hit);
+        Ok(())
     }
 }

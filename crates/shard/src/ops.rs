@@ -14,7 +14,7 @@ use crate::cache::{Cache, Entry, SetOptions, now, to_system_time};
 use crate::codec::{Key, encode};
 use crate::error::{Error, Result};
 use crate::files::{self, ValueBytes};
-use crate::memo::{MemoKey, Memoed};
+use crate::memo::{KeyRef, Memoed};
 use crate::row::{
     DELETE_ROW, Fetched, Found, MODE_BINARY, MODE_PICKLE, MODE_RAW, MODE_TEXT, Put, Stored,
     Written, decode_file, decode_inline, fetch, file_stored, raw_stored, with_live_row,
@@ -202,13 +202,13 @@ impl Cache {
         let key = encode(key)?;
         let now = now();
         let memo_key = (self.inner.memo.enabled() && active(self.inner.id).is_none())
-            .then(|| MemoKey::of(&key))
+            .then(|| KeyRef::of(&key))
             .flatten();
         let found = self.with_conn(|conn| {
             let generation = self.inner.conns.generation();
             let memo = &self.inner.memo;
             let before = match &memo_key {
-                Some(mk) => match memo.get(generation, mk, |m| remembered::<V>(m, now)) {
+                Some(mk) => match memo.get(generation, *mk, |m| remembered::<V>(m, now)) {
                     Ok(hit) => return hit,
                     Err(now) => now,
                 },
@@ -238,7 +238,7 @@ impl Cache {
                 return Ok(None);
             };
             if let (Some(at), Some(mk), Some(row)) = (before, memo_key, inline) {
-                memo.insert(generation, at, mk, row);
+                memo.insert(generation, at, mk.owned(), row);
             }
             Ok(Some(found))
         })?;
