@@ -8,7 +8,8 @@
 //! storing a key never seen before. Rounds alternate between the systems so that the machine's noise
 //! falls on all of them alike.
 //!
-//! Usage: `shard-vs-floor [ops-per-round] [rounds]`
+//! Usage: `shard-vs-floor [--no-memo] [ops-per-round] [rounds]`
+//! (`--no-memo`: the caches' read memo off, `CacheBuilder::memo_bytes(0)`)
 
 use diskcache_bench::{Rng, Samples, System, key, value};
 use diskcache_shard::{Cache, EvictionPolicy};
@@ -25,7 +26,13 @@ struct Results {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
+    let all: Vec<String> = std::env::args().collect();
+    let memo_bytes = if all.iter().any(|a| a == "--no-memo") {
+        0
+    } else {
+        4 << 20
+    };
+    let args: Vec<&String> = all.iter().filter(|a| !a.starts_with("--")).collect();
     let ops: u64 = args
         .get(1)
         .map(|s| s.parse())
@@ -34,8 +41,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(5);
     let dir = tempfile::tempdir()?;
     let floor = System::open("floor", dir.path())?;
-    let lrs = Cache::builder().open(dir.path().join("lrs"))?;
+    let lrs = Cache::builder()
+        .memo_bytes(memo_bytes)
+        .open(dir.path().join("lrs"))?;
     let lru = Cache::builder()
+        .memo_bytes(memo_bytes)
         .eviction_policy(EvictionPolicy::LeastRecentlyUsed)
         .open(dir.path().join("lru"))?;
     for i in 0..KEYS {
