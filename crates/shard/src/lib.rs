@@ -65,7 +65,11 @@
 //! of SQLite's WAL index (`cache.db-shm`), which every commit of every
 //! process rewrites, with the header it was filled at, so it is never
 //! staler than a read through SQLite. The handle's own writes drop the
-//! entries they change; a write by anyone else drops them all.
+//! entries they change; a write by anyone else drops them all. When few
+//! remembered values are read again before they are dropped (other
+//! processes commit between most reads, or reads spread over more entries
+//! than the memo holds), reads stop filling it for a while, so that a memo
+//! that cannot help costs next to nothing.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
