@@ -241,6 +241,7 @@ mod tests {
             "",
             "cache.db",
             "cache.db-wal",
+            "cache.db-memo",
             "./",
         ] {
             assert!(resolve(dir, bad).is_err(), "{bad:?} accepted");

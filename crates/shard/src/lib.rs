@@ -82,6 +82,7 @@ mod checkpoint;
 mod codec;
 mod conn;
 mod error;
+mod feed;
 mod files;
 mod iter;
 mod maint;

@@ -38,6 +38,7 @@ use parking_lot::Mutex;
 use rusqlite::types::Value;
 
 use crate::codec::Key;
+use crate::feed::{Catch, Feed};
 
 /// One copy of SQLite's WAL-index header (`WalIndexHdr`), as 12 words.
 pub(crate) type Header = [u32; 12];
@@ -55,6 +56,8 @@ const MAX_SKIP: u64 = 1 << 16;
 const MAX_DOUBLINGS: u32 = 10;
 /// Rows remembered between judgements of a memo that stays current.
 const JUDGED_EVERY: u64 = 1024;
+/// Reads in a row that wait for the newest commit to reach the feed.
+const MAX_PENDING: u32 = 16;
 
 /// A key as the memo holds it.
 #[derive(Clone, Debug)]
@@ -246,8 +249,11 @@ pub(crate) struct Memo {
     state: Mutex<State>,
 }
 
-#[derive(Default)]
 struct State {
+    /// What other handles' and processes' commits changed.
+    feed: Feed,
+    /// Reads that found the newest commit not yet in the feed, in a row.
+    pending: u32,
     /// The generation of the handle's connections that `map` was made in.
     generation: Option<u64>,
     map: Option<memmap2::MmapRaw>,
@@ -301,6 +307,39 @@ impl State {
     fn spent(&mut self) {
         self.judge();
         self.clear();
+    }
+
+    /// Brings a memo valid at an older header up to header `to` with what
+    /// the feed says the commits in between changed; empties it when the
+    /// feed cannot say, and leaves it as it is while the newest commit is
+    /// not recorded yet (for at most [`MAX_PENDING`] reads in a row).
+    fn catch_up(&mut self, to: &Header) {
+        let Some(at) = self.valid_at else {
+            return;
+        };
+        match self.feed.read(&at, to) {
+            Catch::Changed { keys, rows } => {
+                for key in &keys {
+                    self.remove(key);
+                }
+                self.remove_rows(&rows);
+                self.valid_at = Some(*to);
+                self.pending = 0;
+            }
+            Catch::Pending if self.pending < MAX_PENDING => self.pending += 1,
+            Catch::Pending | Catch::Broken => {
+                self.pending = 0;
+                self.spent();
+            }
+        }
+    }
+
+    fn remove_rows(&mut self, rows: &[i64]) {
+        for rowid in rows {
+            if let Some(key) = self.rows.get(rowid).cloned() {
+                self.remove(&key);
+            }
+        }
     }
 
     fn remove(&mut self, key: &MemoKey) {
@@ -407,7 +446,20 @@ impl Memo {
         Memo {
             shm: PathBuf::from(shm),
             budget,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                feed: Feed::new(db),
+                pending: 0,
+                generation: None,
+                map: None,
+                valid_at: None,
+                entries: HashMap::new(),
+                rows: HashMap::new(),
+                bytes: 0,
+                fills: 0,
+                hits: 0,
+                skip: 0,
+                wasted: 0,
+            }),
         }
     }
 
@@ -435,14 +487,20 @@ impl Memo {
     ) -> Result<T, Option<Header>> {
         let mut state = self.state.lock();
         let now = state.header(&self.shm, generation).ok_or(None)?;
-        if state.valid_at == Some(now) {
-            if let Some(row) = state.entries.get(&key as &dyn Keyed) {
-                let answer = f(row);
-                state.hits += 1;
-                return Ok(answer);
+        if state.valid_at.is_some_and(|at| at != now) {
+            state.catch_up(&now);
+        }
+        match state.valid_at {
+            Some(at) if at == now => {
+                if let Some(row) = state.entries.get(&key as &dyn Keyed) {
+                    let answer = f(row);
+                    state.hits += 1;
+                    return Ok(answer);
+                }
             }
-        } else if state.valid_at.is_some() {
-            state.spent();
+            // Waiting for the newest commit's record: no filling meanwhile.
+            Some(_) => return Err(None),
+            None => {}
         }
         if state.skip > 0 {
             state.skip -= 1;
@@ -504,15 +562,20 @@ impl Memo {
         } else {
             after == before
         };
+        if ours_alone && logged {
+            let Changes {
+                all, keys, rows, ..
+            } = changes;
+            state.feed.publish(&before, &after, *all, keys, rows);
+        }
+        if state.valid_at.is_some_and(|at| at != before && at != after) {
+            state.catch_up(&before);
+        }
         if state.valid_at == Some(before) && ours_alone && !changes.all {
             for key in &changes.keys {
                 state.remove(key);
             }
-            for rowid in &changes.rows {
-                if let Some(key) = state.rows.get(rowid).cloned() {
-                    state.remove(&key);
-                }
-            }
+            state.remove_rows(&changes.rows);
             state.valid_at = Some(after);
         } else if state.valid_at != Some(after) {
             // Filled at `after` by a read racing this commit's bookkeeping:
@@ -529,13 +592,20 @@ mod tests {
 
     type Res = Result<(), Box<dyn std::error::Error>>;
 
-    /// Writes a WAL-index header with change counter `change` to
-    /// `db`-shm, as a commit of another process would.
-    fn commit(db: &std::path::Path, change: u32) -> Res {
+    /// The WAL-index header after commit number `change`.
+    fn header(change: u32) -> Header {
         let mut words = [0u32; 12];
         words[0] = WAL_INDEX_VERSION;
         words[CHANGE] = change;
         words[3] = u32::from_ne_bytes([1, 0, 0, 0]);
+        words
+    }
+
+    /// Writes the header after commit `change` to `db`-shm, as a commit
+    /// of another process would. (Tests that want the feed to know
+    /// nothing of the commits skip a number: a gap breaks its chain.)
+    fn commit(db: &std::path::Path, change: u32) -> Res {
+        let words = header(change);
         let bytes: Vec<u8> = (0..2)
             .flat_map(|_| words.iter().flat_map(|w| w.to_ne_bytes()))
             .chain(std::iter::repeat_n(0, 4096 - MAPPED))
@@ -588,29 +658,82 @@ mod tests {
         }
         assert_eq!(read(&memo, 0), Read::Hit);
         // Another commit: 4 rows remembered, 1 read again. Worth it.
-        commit(&db, 2)?;
+        commit(&db, 3)?;
         for key in 0..4 {
             assert_eq!(read(&memo, key), Read::Filled);
         }
         // Wasted: the next 4 reads skip filling.
-        commit(&db, 3)?;
+        commit(&db, 5)?;
         for key in 0..4 {
             assert_eq!(read(&memo, key), Read::NotFilled);
         }
         assert_eq!(read(&memo, 9), Read::Filled);
         // Wasted again (1 row, no read): twice as many reads skip.
-        commit(&db, 4)?;
+        commit(&db, 7)?;
         assert_eq!(read(&memo, 9), Read::NotFilled);
         assert_eq!(read(&memo, 9), Read::NotFilled);
         assert_eq!(read(&memo, 9), Read::Filled);
         assert_eq!(read(&memo, 9), Read::Hit);
         // That filling paid: after the next commit reads fill at once, and
         // the next wasted filling skips as few reads as the first.
-        commit(&db, 5)?;
+        commit(&db, 9)?;
         assert_eq!(read(&memo, 9), Read::Filled);
-        commit(&db, 6)?;
+        commit(&db, 11)?;
         assert_eq!(read(&memo, 9), Read::NotFilled);
         assert_eq!(read(&memo, 9), Read::Filled);
+        Ok(())
+    }
+
+    #[test]
+    fn recorded_commits_of_others_drop_only_what_they_changed() -> Res {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("cache.db");
+        let memo = Memo::new(&db, 1 << 20);
+        commit(&db, 1)?;
+        for key in 0..4 {
+            assert_eq!(read(&memo, key), Read::Filled);
+        }
+        // Another handle's commits: key 1 changed, then row 2 deleted.
+        let mut other = Feed::new(&db);
+        other.publish(&header(1), &header(2), false, &[MemoKey::Int(1)], &[]);
+        other.publish(&header(2), &header(3), false, &[], &[2]);
+        commit(&db, 3)?;
+        assert_eq!(read(&memo, 0), Read::Hit);
+        assert_eq!(read(&memo, 1), Read::Filled);
+        assert_eq!(read(&memo, 2), Read::Filled);
+        assert_eq!(read(&memo, 3), Read::Hit);
+        assert_eq!(read(&memo, 1), Read::Hit);
+        // A commit that changed more than it could name.
+        other.publish(&header(3), &header(4), true, &[], &[]);
+        commit(&db, 4)?;
+        assert_eq!(read(&memo, 0), Read::Filled);
+        assert_eq!(read(&memo, 3), Read::Filled);
+        Ok(())
+    }
+
+    #[test]
+    fn an_unrecorded_newest_commit_is_waited_for_then_given_up_on() -> Res {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("cache.db");
+        let memo = Memo::new(&db, 1 << 20);
+        commit(&db, 1)?;
+        assert_eq!(read(&memo, 0), Read::Filled);
+        assert_eq!(read(&memo, 1), Read::Filled);
+        // Commit 2 is not in the feed yet: no answers and no filling.
+        commit(&db, 2)?;
+        assert_eq!(read(&memo, 0), Read::NotFilled);
+        // Its record arrives: the memo catches up.
+        let mut other = Feed::new(&db);
+        other.publish(&header(1), &header(2), false, &[MemoKey::Int(1)], &[]);
+        assert_eq!(read(&memo, 0), Read::Hit);
+        assert_eq!(read(&memo, 1), Read::Filled);
+        // Commit 3 never arrives (python-diskcache wrote it).
+        commit(&db, 3)?;
+        for _ in 0..MAX_PENDING {
+            assert_eq!(read(&memo, 0), Read::NotFilled);
+        }
+        assert_eq!(read(&memo, 0), Read::Filled);
+        assert_eq!(read(&memo, 0), Read::Hit);
         Ok(())
     }
 
