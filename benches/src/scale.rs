@@ -6,9 +6,10 @@
 //!   back (into a `Vec`, and zero-copy through a memory map), in MB/s,
 //!   against a plain file write and read of the same bytes.
 //!
-//! Usage: `scale [--quick] [--mmap BYTES]` (quick: 10^3 and 10^4 items,
-//! fewer rounds; `--mmap`: SQLite's `mmap_size` for the cache and the floor
-//! in the size workload, default 0 as the cache's own default).
+//! Usage: `scale [--quick] [--mmap BYTES] [--no-memo]` (quick: 10^3 and
+//! 10^4 items, fewer rounds; `--mmap`: SQLite's `mmap_size` for the cache
+//! and the floor in the size workload, default 0 as the cache's own
+//! default; `--no-memo`: the cache's read memo off).
 
 use std::io::{Read, Write};
 use std::time::Instant;
@@ -45,11 +46,12 @@ fn fill(cache: &Cache, from: u64, n: u64) -> Res<()> {
     Ok(())
 }
 
-fn sizes(quick: bool, mmap: i64) -> Res<()> {
+fn sizes(quick: bool, mmap: i64, memo_bytes: usize) -> Res<()> {
     let dir = tempfile::tempdir()?;
     let cache = Cache::builder()
         .size_limit(u64::MAX >> 1)
         .sqlite_mmap_size(mmap)
+        .memo_bytes(memo_bytes)
         .open(dir.path().join("cache"))?;
     let steps: &[u64] = if quick {
         &[1_000, 10_000]
@@ -193,7 +195,12 @@ fn main() -> Res<()> {
             .parse()?,
         None => 0,
     };
-    sizes(quick, mmap)?;
+    let memo_bytes = if args.iter().any(|a| a == "--no-memo") {
+        0
+    } else {
+        4 << 20
+    };
+    sizes(quick, mmap, memo_bytes)?;
     println!();
     values(quick)
 }

@@ -54,7 +54,8 @@ const ENTRY_OVERHEAD: usize = 96;
 const MAX_SKIP: u64 = 1 << 16;
 /// The most times the skip doubles.
 const MAX_DOUBLINGS: u32 = 10;
-/// Rows remembered between judgements of a memo that stays current.
+/// Rows remembered between looks at whether the reads of a memo that
+/// stays current spread too wide ([`State::too_wide`]).
 const JUDGED_EVERY: u64 = 1024;
 /// Reads in a row that wait for the newest commit to reach the feed.
 const MAX_PENDING: u32 = 16;
@@ -263,7 +264,7 @@ struct State {
     rows: HashMap<i64, MemoKey>,
     bytes: usize,
     /// Rows remembered, and reads answered, since the memo was last
-    /// emptied or judged.
+    /// emptied or looked at ([`State::too_wide`]).
     fills: u64,
     hits: u64,
     /// Reads still to come that will not fill the memo (see [`State::spent`]).
@@ -282,31 +283,37 @@ impl State {
         self.hits = 0;
     }
 
-    /// Whether the filling since the memo was emptied or last judged was
-    /// wasted: a row remembered costs about a fifth of what a read answered
-    /// from memory saves, so it is when fewer than one in four rows were
-    /// read again (another process commits between most reads, or reads
-    /// spread over more rows than the memo holds). A wasted filling makes
-    /// as many reads as it filled skip filling, twice as many after each
-    /// wasted filling in a row; one worthwhile filling ends the back-off.
-    fn judge(&mut self) -> bool {
-        let wasted = self.hits * 4 < self.fills;
-        if wasted {
-            self.skip = (self.fills << self.wasted).min(MAX_SKIP);
-            self.wasted = (self.wasted + 1).min(MAX_DOUBLINGS);
+    /// Judges the filling that ends as the memo empties (out of date, or
+    /// over its budget): a row remembered costs about a fifth of what a
+    /// read answered from memory saves, so it was wasted when fewer than
+    /// one in four rows were read again.
+    fn spent(&mut self) {
+        if self.hits * 4 < self.fills {
+            self.back_off();
         } else if self.fills > 0 {
             self.wasted = 0;
         }
-        self.fills = 0;
-        self.hits = 0;
-        wasted
+        self.clear();
     }
 
-    /// Empties a memo that went out of date or over its budget, judging
-    /// the filling that ends.
-    fn spent(&mut self) {
-        self.judge();
-        self.clear();
+    /// After a wasted filling, as many reads as it filled skip filling,
+    /// twice as many after each wasted filling in a row; one worthwhile
+    /// filling ends the back-off.
+    fn back_off(&mut self) {
+        self.skip = (self.fills << self.wasted).min(MAX_SKIP);
+        self.wasted = (self.wasted + 1).min(MAX_DOUBLINGS);
+    }
+
+    /// Whether the reads of a memo that is still filling look spread over
+    /// more rows than it can hold: reading at random among `w` rows with
+    /// `e` remembered, about `e/w` of the reads are answered, so the rows
+    /// read number about `e` divided by the share of reads answered since
+    /// the last look. Rows read more often than others only make that
+    /// estimate smaller.
+    fn too_wide(&self, budget: usize) -> bool {
+        let held = self.entries.len().max(1) as u64;
+        let holds = (budget / (self.bytes / held as usize).max(1)) as u64;
+        self.hits == 0 || held.saturating_mul(self.hits + self.fills) / self.hits > 2 * holds
     }
 
     /// Brings a memo valid at an older header up to header `to` with what
@@ -531,10 +538,14 @@ impl Memo {
         }
         state.bytes += size;
         state.fills += 1;
-        if state.fills >= JUDGED_EVERY && state.judge() {
-            // Reads spread over many rows and seldom return to one.
-            state.clear();
-            return;
+        if state.fills >= JUDGED_EVERY {
+            if state.too_wide(self.budget) {
+                state.back_off();
+                state.clear();
+            } else {
+                state.fills = 0;
+                state.hits = 0;
+            }
         }
         state.rows.insert(row.rowid, key.clone());
         state.entries.insert(key, row);
@@ -741,21 +752,32 @@ mod tests {
     fn reads_spread_over_many_rows_stop_filling_a_current_memo() -> Res {
         let dir = tempfile::tempdir()?;
         let db = dir.path().join("cache.db");
-        let memo = Memo::new(&db, 1 << 24);
+        // Room for about 8,700 of the test's rows.
+        let budget = 1 << 20;
         commit(&db, 1)?;
-        let n = JUDGED_EVERY as i64;
-        // Every row read twice: worth keeping past the judgement.
-        for key in 0..n {
-            assert_eq!(read(&memo, key), Read::Filled);
-            assert_eq!(read(&memo, key), Read::Hit);
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |rows: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % rows) as i64
+        };
+        // Random reads among 4,000 rows: the memo keeps filling until it
+        // holds them all, far past the first look at its spread.
+        let memo = Memo::new(&db, budget);
+        for _ in 0..40_000 {
+            read(&memo, next(4000));
         }
-        assert_eq!(read(&memo, 0), Read::Hit);
-        // Rows read once: the memo empties and the next reads skip filling.
-        for key in n..2 * n {
-            assert_eq!(read(&memo, key), Read::Filled);
+        for key in 0..4000 {
+            assert_eq!(read(&memo, key), Read::Hit, "row {key}");
         }
-        assert_eq!(read(&memo, 0), Read::NotFilled);
-        assert_eq!(read(&memo, n), Read::NotFilled);
+        // Random reads among a million rows: after the first look the
+        // memo empties, and the next reads skip filling.
+        let memo = Memo::new(&db, budget);
+        for _ in 0..JUDGED_EVERY {
+            assert_eq!(read(&memo, next(1_000_000)), Read::Filled);
+        }
+        assert_eq!(read(&memo, next(1_000_000)), Read::NotFilled);
         Ok(())
     }
 
