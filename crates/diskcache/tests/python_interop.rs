@@ -2,7 +2,9 @@
 //! a directory written here is read by Python, and the reverse, for a
 //! single cache and for a FanoutCache (python's shard placement); and a
 //! Python process and this one writing one cache at the same time (exact
-//! counter, every key, both checks clean).
+//! counter, every key, both checks clean); and python's writes seen at once
+//! by a handle whose read memo holds the old values (python-diskcache
+//! records nothing in the commit feed).
 //!
 //! Needs `python3`; the test makes a virtual environment in Cargo's target
 //! directory and installs diskcache into it. Without `python3` it is
@@ -193,6 +195,32 @@ fn fanout_caches_share_a_directory_with_python() -> TestResult {
     assert!(cache.set("from-python", "ok")?);
     drop(cache);
     run_python(&py, "fanout-read", dir.path())?;
+    Ok(())
+}
+
+#[test]
+fn python_writes_are_seen_by_a_warm_read_memo() -> TestResult {
+    let Some(py) = python()? else { return Ok(()) };
+    let dir = tempfile::tempdir()?;
+    let cache = Cache::open(dir.path())?;
+    cache.set("shared", &0_i64)?;
+    cache.set("python-text", "none")?;
+    cache.set("rust-only", "r")?;
+    for n in 1..=4_i64 {
+        // Twice each, so that the second read is answered from the memo.
+        for _ in 0..2 {
+            assert_eq!(cache.get::<i64>("shared")?, Some(n - 1));
+            assert_eq!(cache.get::<String>("rust-only")?.as_deref(), Some("r"));
+        }
+        run_python(&py, "bump", dir.path())?;
+        assert_eq!(cache.get::<i64>("shared")?, Some(n), "stale after bump {n}");
+        let text = cache.get::<String>("python-text")?;
+        assert_eq!(text, Some(format!("p{n}")));
+        // A write of ours after python's: the feed's chain has a gap.
+        if n % 2 == 0 {
+            cache.set("rust-only", "r")?;
+        }
+    }
     Ok(())
 }
 

@@ -1,9 +1,10 @@
 //! Read memos that catch up through the commit feed agree with SQLite:
 //! one handle writes at random (every kind of write, transactions, culls,
-//! a float key naming an integer one, now and then another OS process),
-//! and after each write a handle with the memo reads every key twice (the
-//! second read answered from its memo) and gets exactly what a handle
-//! without the memo reads.
+//! a float key naming an integer one, now and then another OS process or
+//! a handle without the memo, which records nothing in the feed), and after
+//! each write a handle with the memo reads every key twice (the second
+//! read answered from its memo) and gets exactly what the handle without
+//! the memo reads.
 
 use std::process::Command;
 use std::time::Duration;
@@ -43,13 +44,18 @@ fn agree(memo: &Cache, truth: &Cache, step: usize, what: &str) -> TestResult {
     Ok(())
 }
 
-/// One random write by `writer` (or by `memo` itself, or another process).
-fn write(rng: &mut Rng, dir: &std::path::Path, writer: &Cache, memo: &Cache) -> TestResult<String> {
+/// One random write by `writer` (or by `memo` itself, by `silent`, which
+/// records nothing in the feed, or by another process).
+fn write(
+    rng: &mut Rng,
+    dir: &std::path::Path,
+    [writer, memo, silent]: [&Cache; 3],
+) -> TestResult<String> {
     let key = TEXT_KEYS[rng.below(TEXT_KEYS.len() as u64) as usize];
     let other = TEXT_KEYS[rng.below(TEXT_KEYS.len() as u64) as usize];
     let int = INT_KEYS[rng.below(INT_KEYS.len() as u64) as usize];
     let value = rng.below(1000) as i64;
-    let what = match rng.below(16) {
+    let what = match rng.below(17) {
         0 | 1 => {
             writer.set(key, &value)?;
             format!("set {key}")
@@ -107,6 +113,10 @@ fn write(rng: &mut Rng, dir: &std::path::Path, writer: &Cache, memo: &Cache) -> 
             memo.set(key, &value)?;
             format!("own set {key}")
         }
+        15 => {
+            silent.set(key, &value)?;
+            format!("set {key} unrecorded")
+        }
         14 => {
             let status = Command::new(HELPER)
                 .args([
@@ -143,7 +153,7 @@ fn run(builder: impl Fn() -> CacheBuilder, seed: u64) -> TestResult {
     }
     agree(&memo, &truth, 0, "fill")?;
     for step in 1..=300 {
-        let what = write(&mut rng, dir.path(), &writer, &memo)?;
+        let what = write(&mut rng, dir.path(), [&writer, &memo, &truth])?;
         agree(&memo, &truth, step, &what)?;
     }
     Ok(())

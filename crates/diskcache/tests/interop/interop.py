@@ -83,6 +83,12 @@ def together(path):
             assert cache.set("py-%d" % i, i)
 
 
+def bump(path):
+    with diskcache.Cache(path) as cache:
+        assert cache.incr("shared") > 0
+        cache.set("python-text", "p%d" % cache.get("shared"))
+
+
 def check_clean(path):
     with diskcache.Cache(path) as cache:
         import warnings
@@ -99,6 +105,7 @@ if __name__ == "__main__":
         "fanout-write": fanout_write,
         "fanout-read": fanout_read,
         "together": together,
+        "bump": bump,
         "check": check_clean,
     }
     commands[sys.argv[1]](sys.argv[2])
