@@ -179,10 +179,12 @@ impl CacheBuilder {
     }
 
     /// The most bytes of keys and values this handle remembers from its
-    /// reads, to answer a repeated read without SQLite while no other
-    /// connection has committed (see the crate docs, "Read memo"); 0 turns
-    /// it off. Default = 4 MiB. Only inline values are remembered, and only
-    /// with the WAL journal mode.
+    /// reads, to answer a repeated read without SQLite while the value is
+    /// unchanged (see the crate docs, "Read memo"); 0 turns it off, and
+    /// then this handle's writes are not recorded for other handles' memos
+    /// either, which makes those start over at each of them. Default =
+    /// 4 MiB. Only inline values are remembered, and only with the WAL
+    /// journal mode.
     pub fn memo_bytes(mut self, bytes: usize) -> Self {
         self.memo_bytes = Some(bytes);
         self

@@ -60,16 +60,20 @@
 //!
 //! Each handle remembers the inline values it has read (up to
 //! [`CacheBuilder::memo_bytes`], default 4 MiB) and answers a repeated
-//! read from memory, several times faster than SQLite, for as long as no
-//! other connection has committed. Before each use it compares the header
+//! read from memory, several times faster than SQLite, for as long as
+//! the value has not changed. Before each use it compares the header
 //! of SQLite's WAL index (`cache.db-shm`), which every commit of every
 //! process rewrites, with the header it was filled at, so it is never
 //! staler than a read through SQLite. The handle's own writes drop the
-//! entries they change; a write by anyone else drops them all. When few
-//! remembered values are read again before they are dropped (other
-//! processes commit between most reads, or reads spread over more entries
-//! than the memo holds), reads stop filling it for a while, so that a memo
-//! that cannot help costs next to nothing.
+//! entries they change. So do other handles' and processes' writes: each
+//! write records the keys and rows it changed in a small shared file
+//! beside the database (`cache.db-memo`), and a memo catches up from it;
+//! a write it cannot account for (python-diskcache's, or a handle's with
+//! the memo off) makes it start over. When few remembered values are read
+//! again before they are dropped (reads spread over more entries than the
+//! memo holds, or unaccounted writes between most reads), reads stop
+//! filling it for a while, so that a memo that cannot help costs next to
+//! nothing.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
