@@ -1,6 +1,9 @@
 //! Multi-process load: worker processes run a random mix of every
 //! operation on one directory; afterwards every surviving value must be
 //! whole, counters exact, queue items pulled exactly once, check() clean.
+//! Meanwhile no worker may read a counter lower than one it saw before
+//! (its own increments included): a read memo that missed another
+//! process's commit would.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -23,6 +26,8 @@ pub fn worker(kind: &str, dir: &str, id: u32, ops: u64) -> Res<()> {
     let target = Target::open(kind, dir, SIZE_LIMIT)?;
     let mut rng = Rng::new(u64::from(id) + 1);
     let mut incr: HashMap<String, u64> = HashMap::new();
+    // The highest value of each counter this worker has seen.
+    let mut seen: HashMap<String, i64> = HashMap::new();
     let mut out = String::new();
     let bad = |msg: String, out: &mut String| out.push_str(&format!("bad {msg}\n"));
     for seq in 0..ops {
@@ -43,17 +48,37 @@ pub fn worker(kind: &str, dir: &str, id: u32, ops: u64) -> Res<()> {
                 }
                 target.set(&key, &record::make(&key, id, seq, len as usize), &opts)?;
             }
-            350..650 => {
+            350..600 => {
                 if let Some(Err(e)) = target.get(&key)?.map(|v| record::check(&key, &v)) {
                     bad(e, &mut out);
                 }
+            }
+            600..650 => {
+                let name = format!("c{}", rng.below(COUNTERS));
+                let got = target.counter(&name)?;
+                let before = seen.entry(name.clone()).or_default();
+                if got < *before {
+                    bad(
+                        format!("counter {name} read {got} after {before}"),
+                        &mut out,
+                    );
+                }
+                *before = got.max(*before);
             }
             650..700 => {
                 target.add(&key, &record::make(&key, id, seq, 64))?;
             }
             700..780 => {
                 let name = format!("c{}", rng.below(COUNTERS));
-                if target.incr(&name)? {
+                if let Some(now) = target.incr(&name)? {
+                    let before = seen.entry(name.clone()).or_default();
+                    if now <= *before {
+                        bad(
+                            format!("counter {name} incremented to {now} after {before}"),
+                            &mut out,
+                        );
+                    }
+                    *before = now.max(*before);
                     *incr.entry(name).or_default() += 1;
                 }
             }

@@ -1,7 +1,7 @@
 //! The stress harness: many processes, crashes and faults, nothing lost.
 //!
 //! ```text
-//! stress [--quick | --long] [load | crash | evict | faults]...
+//! stress [--quick | --long] [load | memo | crash | evict | faults]...
 //! ```
 //!
 //! With no scenario named, all run. Each prints one summary line
@@ -15,6 +15,7 @@ mod evict;
 mod faults;
 mod load;
 mod logs;
+mod memo;
 mod record;
 mod target;
 
@@ -75,6 +76,7 @@ fn worker(args: &[String]) -> Res<()> {
     let arg = |i: usize| args.get(i).map(String::as_str).ok_or("missing argument");
     match arg(0)? {
         "worker-load" => load::worker(arg(1)?, arg(2)?, arg(3)?.parse()?, arg(4)?.parse()?),
+        "worker-memo" => memo::worker(arg(1)?, arg(2)?, arg(3)?.parse()?, arg(4)?.parse()?),
         "worker-crash" => crash::worker(arg(1)?, arg(2)?, arg(3)?.parse()?),
         "worker-evict" => evict::worker(arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?),
         "worker-faults-mount" => faults::worker_mounted(),
@@ -129,6 +131,16 @@ fn main() {
         scenarios.push((
             "load/fanout",
             Box::new(|| load::run("fanout", procs, sizes.load_ops)),
+        ));
+    }
+    if wanted("memo") {
+        scenarios.push((
+            "memo/shard",
+            Box::new(|| memo::run("shard", 2, sizes.load_ops * 4)),
+        ));
+        scenarios.push((
+            "memo/fanout",
+            Box::new(|| memo::run("fanout", procs, sizes.load_ops * 4)),
         ));
     }
     if wanted("crash") {

@@ -18,7 +18,15 @@ pub enum Target {
 impl Target {
     /// Opens `kind` (`shard` or `fanout`) in `dir` with `size_limit`.
     pub fn open(kind: &str, dir: &str, size_limit: u64) -> Res<Target> {
-        let builder = Cache::builder().size_limit(size_limit);
+        Self::open_memo(kind, dir, size_limit, true)
+    }
+
+    /// As [`open`](Self::open), with the read memo on or off.
+    pub fn open_memo(kind: &str, dir: &str, size_limit: u64, memo: bool) -> Res<Target> {
+        let mut builder = Cache::builder().size_limit(size_limit);
+        if !memo {
+            builder = builder.memo_bytes(0);
+        }
         Ok(match kind {
             "shard" => Target::Shard(builder.open(dir)?),
             "fanout" => Target::Fanout(
@@ -73,10 +81,10 @@ impl Target {
     }
 
     /// Adds one to counter `name`; false when not stored.
-    pub fn incr(&self, name: &str) -> Res<bool> {
+    pub fn incr(&self, name: &str) -> Res<Option<i64>> {
         Ok(match self {
-            Target::Shard(c) => c.incr(name, 1, Some(0)).map(|_| true)?,
-            Target::Fanout(c) => c.incr(name, 1, Some(0))?.is_some(),
+            Target::Shard(c) => Some(c.incr(name, 1, Some(0))?),
+            Target::Fanout(c) => c.incr(name, 1, Some(0))?,
         })
     }
 

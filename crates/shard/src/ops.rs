@@ -133,6 +133,7 @@ impl Cache {
         let key = encode(key)?;
         let stored = self.store(encode(value)?)?;
         let result = self.write(|conn, st| {
+            st.memo.key(&key);
             let now = now();
             let existing = Self::find(conn, &key)?;
             if existing.as_ref().is_some_and(|f| f.is_live(now)) {
@@ -369,7 +370,8 @@ impl Cache {
     /// Returns whether the entry was present.
     pub fn touch(&self, key: &(impl Serialize + ?Sized), expire: Option<Duration>) -> Result<bool> {
         let key = encode(key)?;
-        self.write(|conn, _| {
+        self.write(|conn, st| {
+            st.memo.key(&key);
             let now = now();
             match Self::find(conn, &key)? {
                 Some(found) if found.is_live(now) => {
@@ -417,6 +419,7 @@ impl Cache {
     ) -> Result<Option<V>> {
         let key = encode(key)?;
         self.write(|conn, st| {
+            st.memo.key(&key);
             let found = with_live_row(conn, &key, now(), |row| {
                 let value = self.finish(fetch::<V>(row, 1)?)?;
                 Ok((
@@ -455,6 +458,7 @@ impl Cache {
     ) -> Result<i64> {
         let key = encode(key)?;
         self.write(|conn, st| {
+            st.memo.key(&key);
             let now = now();
             let (k, raw) = key.to_sql();
             let mut stmt = conn.prepare_cached(

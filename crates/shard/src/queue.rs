@@ -160,6 +160,7 @@ impl Cache {
                 return Err(Error::invalid("queue is full at this end"));
             }
             let key = queue_key(prefix, n);
+            st.memo.key(&key);
             self.put_row(
                 conn,
                 st,
@@ -243,6 +244,8 @@ impl Cache {
         args: &[&dyn rusqlite::ToSql],
         remove: bool,
     ) -> Result<Option<(Key, V)>> {
+        // Changes nothing but the rows it deletes.
+        st.memo.none();
         loop {
             let mut stmt = conn.prepare_cached(select)?;
             let mut rows = stmt.query(args)?;
@@ -262,6 +265,7 @@ impl Cache {
                 return Ok(value.map(|v| (key, v)));
             }
             conn.prepare_cached(DELETE_ROW)?.execute([rowid])?;
+            st.memo.row(rowid);
             st.obsolete.extend(file);
             if let (true, Some(v)) = (live, value) {
                 return Ok(Some((key, v)));
