@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use diskcache_shard::SetOptions;
 
+use crate::counters::{self, Counters};
 use crate::record::{self, Rng};
 use crate::target::Target;
-use crate::{Outcome, Res, logs, spawn_workers};
+use crate::{Outcome, Res, logs, spawn_kind};
 
 /// Keys the workers share.
 pub const KEYS: u64 = 300;
@@ -25,9 +26,7 @@ pub const SIZE_LIMIT: u64 = 1 << 30;
 pub fn worker(kind: &str, dir: &str, id: u32, ops: u64) -> Res<()> {
     let target = Target::open(kind, dir, SIZE_LIMIT)?;
     let mut rng = Rng::new(u64::from(id) + 1);
-    let mut incr: HashMap<String, u64> = HashMap::new();
-    // The highest value of each counter this worker has seen.
-    let mut seen: HashMap<String, i64> = HashMap::new();
+    let mut counters = Counters::default();
     let mut out = String::new();
     let bad = |msg: String, out: &mut String| out.push_str(&format!("bad {msg}\n"));
     for seq in 0..ops {
@@ -55,31 +54,18 @@ pub fn worker(kind: &str, dir: &str, id: u32, ops: u64) -> Res<()> {
             }
             600..650 => {
                 let name = format!("c{}", rng.below(COUNTERS));
-                let got = target.counter(&name)?;
-                let before = seen.entry(name.clone()).or_default();
-                if got < *before {
-                    bad(
-                        format!("counter {name} read {got} after {before}"),
-                        &mut out,
-                    );
+                if let Some(e) = counters.read(&name, target.counter(&name)?) {
+                    bad(e, &mut out);
                 }
-                *before = got.max(*before);
             }
             650..700 => {
                 target.add(&key, &record::make(&key, id, seq, 64))?;
             }
             700..780 => {
                 let name = format!("c{}", rng.below(COUNTERS));
-                if let Some(now) = target.incr(&name)? {
-                    let before = seen.entry(name.clone()).or_default();
-                    if now <= *before {
-                        bad(
-                            format!("counter {name} incremented to {now} after {before}"),
-                            &mut out,
-                        );
-                    }
-                    *before = now.max(*before);
-                    *incr.entry(name).or_default() += 1;
+                let now = target.incr(&name)?;
+                if let Some(e) = now.and_then(|n| counters.incremented(&name, n)) {
+                    bad(e, &mut out);
                 }
             }
             780..830 => {
@@ -112,9 +98,7 @@ pub fn worker(kind: &str, dir: &str, id: u32, ops: u64) -> Res<()> {
             }
         }
     }
-    for (name, n) in incr {
-        out.push_str(&format!("incr {name} {n}\n"));
-    }
+    out.push_str(&counters.report());
     print!("{out}");
     Ok(())
 }
@@ -126,15 +110,7 @@ pub fn run(kind: &str, procs: u32, ops: u64) -> Res<Outcome> {
     let path = dir.path().to_str().ok_or("path")?.to_string();
     drop(Target::open(kind, &path, SIZE_LIMIT)?);
     let (outputs, largest_log) = logs::watching(dir.path(), || {
-        spawn_workers(procs, |id| {
-            vec![
-                "worker-load".into(),
-                kind.into(),
-                path.clone(),
-                id.to_string(),
-                ops.to_string(),
-            ]
-        })
+        spawn_kind("worker-load", kind, &path, procs, ops)
     })?;
     let mut violations: Vec<String> = logs::check(largest_log).into_iter().collect();
     let mut counters: HashMap<String, u64> = HashMap::new();
@@ -142,11 +118,11 @@ pub fn run(kind: &str, procs: u32, ops: u64) -> Res<Outcome> {
     let mut pulled = Vec::new();
     for text in &outputs {
         for line in text.lines() {
+            if counters::tally(line, &mut counters)? {
+                continue;
+            }
             let mut parts = line.splitn(3, ' ');
             match (parts.next(), parts.next(), parts.next()) {
-                (Some("incr"), Some(name), Some(n)) => {
-                    *counters.entry(name.into()).or_default() += n.parse::<u64>()?
-                }
                 (Some("push"), Some(item), None) => {
                     pushed.insert(item.to_string());
                 }
@@ -169,12 +145,7 @@ pub fn run(kind: &str, procs: u32, ops: u64) -> Res<Outcome> {
             Err(e) => violations.push(format!("{key}: {e}")),
         }
     }
-    for (name, expected) in &counters {
-        let got = target.counter(name)?;
-        if u64::try_from(got).ok() != Some(*expected) {
-            violations.push(format!("counter {name} is {got}, workers added {expected}"));
-        }
-    }
+    violations.extend(counters::check(&target, &counters)?);
     while let Some(item) = target.pull()? {
         pulled.push(item);
     }

@@ -10,6 +10,7 @@
 //! any. `--quick` (the CI run) takes well under two minutes; `--long` is
 //! the documented run (see docs/stress.md).
 
+mod counters;
 mod crash;
 mod evict;
 mod faults;
@@ -64,6 +65,19 @@ pub fn spawn_workers(procs: u32, args: impl Fn(u32) -> Vec<String>) -> Res<Vec<S
         outputs.push(String::from_utf8(out.stdout)?);
     }
     Ok(outputs)
+}
+
+/// Runs `procs` workers `worker KIND DIR ID OPS` and gives their outputs.
+pub fn spawn_kind(worker: &str, kind: &str, dir: &str, procs: u32, ops: u64) -> Res<Vec<String>> {
+    spawn_workers(procs, |id| {
+        vec![
+            worker.into(),
+            kind.into(),
+            dir.into(),
+            id.to_string(),
+            ops.to_string(),
+        ]
+    })
 }
 
 struct Sizes {

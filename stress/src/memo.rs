@@ -12,9 +12,10 @@ use std::collections::HashMap;
 
 use diskcache_shard::SetOptions;
 
+use crate::counters::{self, Counters};
 use crate::record::{self, Rng};
 use crate::target::Target;
-use crate::{Outcome, Res, spawn_workers};
+use crate::{Outcome, Res, spawn_kind};
 
 const COUNTERS: u64 = 4;
 const KEYS: u64 = 50;
@@ -25,9 +26,8 @@ pub fn worker(kind: &str, dir: &str, id: u32, ops: u64) -> Res<()> {
     let target = Target::open(kind, dir, SIZE_LIMIT)?;
     let fresh = Target::open_memo(kind, dir, SIZE_LIMIT, false)?;
     let mut rng = Rng::new(u64::from(id) + 101);
-    let mut added: HashMap<String, u64> = HashMap::new();
-    let mut seen: HashMap<String, i64> = HashMap::new();
-    let mut out = String::new();
+    let mut counters = Counters::default();
+    let mut bad = Vec::new();
     for seq in 0..ops {
         let name = format!("c{}", rng.below(COUNTERS));
         let key = format!("k{}", rng.below(KEYS));
@@ -36,25 +36,13 @@ pub fn worker(kind: &str, dir: &str, id: u32, ops: u64) -> Res<()> {
                 let truth = fresh.counter(&name)?;
                 let got = target.counter(&name)?;
                 if got < truth {
-                    out.push_str(&format!(
-                        "bad counter {name} read {got} after {truth} (stale)\n"
-                    ));
+                    bad.push(format!("counter {name} read {got} after {truth} (stale)"));
                 }
-                let before = seen.entry(name.clone()).or_default();
-                if got < *before {
-                    out.push_str(&format!("bad counter {name} read {got} after {before}\n"));
-                }
-                *before = got.max(*before);
+                bad.extend(counters.read(&name, got));
             }
             60..80 => {
-                if let Some(now) = target.incr(&name)? {
-                    let before = seen.entry(name.clone()).or_default();
-                    if now <= *before {
-                        out.push_str(&format!("bad counter {name} became {now} after {before}\n"));
-                    }
-                    *before = now.max(*before);
-                    *added.entry(name).or_default() += 1;
-                }
+                let now = target.incr(&name)?;
+                bad.extend(now.and_then(|n| counters.incremented(&name, n)));
             }
             80..88 => {
                 let len = 16 + rng.below(200) as usize;
@@ -63,15 +51,13 @@ pub fn worker(kind: &str, dir: &str, id: u32, ops: u64) -> Res<()> {
             }
             _ => {
                 if let Some(Err(e)) = target.get(&key)?.map(|v| record::check(&key, &v)) {
-                    out.push_str(&format!("bad {e}\n"));
+                    bad.push(e);
                 }
             }
         }
     }
-    for (name, n) in added {
-        out.push_str(&format!("incr {name} {n}\n"));
-    }
-    print!("{out}");
+    let lines: String = bad.iter().map(|e| format!("bad {e}\n")).collect();
+    print!("{lines}{}", counters.report());
     Ok(())
 }
 
@@ -80,32 +66,19 @@ pub fn run(kind: &str, procs: u32, ops: u64) -> Res<Outcome> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().to_str().ok_or("path")?.to_string();
     drop(Target::open(kind, &path, SIZE_LIMIT)?);
-    let outputs = spawn_workers(procs, |id| {
-        vec![
-            "worker-memo".into(),
-            kind.into(),
-            path.clone(),
-            id.to_string(),
-            ops.to_string(),
-        ]
-    })?;
+    let outputs = spawn_kind("worker-memo", kind, &path, procs, ops)?;
     let mut violations = Vec::new();
     let mut added: HashMap<String, u64> = HashMap::new();
     for line in outputs.iter().flat_map(|text| text.lines()) {
-        let parts: Vec<&str> = line.split(' ').collect();
-        match parts.as_slice() {
-            ["incr", name, n] => *added.entry((*name).into()).or_default() += n.parse::<u64>()?,
-            ["bad", ..] => violations.push(line.to_string()),
-            _ => violations.push(format!("unexpected worker output: {line}")),
+        if !counters::tally(line, &mut added)? {
+            violations.push(match line.strip_prefix("bad ") {
+                Some(_) => line.to_string(),
+                None => format!("unexpected worker output: {line}"),
+            });
         }
     }
     let target = Target::open(kind, &path, SIZE_LIMIT)?;
-    for (name, expected) in &added {
-        let got = target.counter(name)?;
-        if u64::try_from(got).ok() != Some(*expected) {
-            violations.push(format!("counter {name} is {got}, workers added {expected}"));
-        }
-    }
+    violations.extend(counters::check(&target, &added)?);
     Ok(Outcome {
         ops: ops * u64::from(procs),
         procs,

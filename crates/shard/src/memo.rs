@@ -601,7 +601,7 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    type Res = Result<(), Box<dyn std::error::Error>>;
+    type Res<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
     /// The WAL-index header after commit number `change`.
     fn header(change: u32) -> Header {
@@ -632,6 +632,15 @@ mod tests {
         Ok(())
     }
 
+    /// A memo of `budget` bytes on a fresh database at commit 1.
+    fn at_commit_one(budget: usize) -> Res<(tempfile::TempDir, std::path::PathBuf, Memo)> {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("cache.db");
+        let memo = Memo::new(&db, budget);
+        commit(&db, 1)?;
+        Ok((dir, db, memo))
+    }
+
     #[derive(Debug, PartialEq)]
     enum Read {
         Hit,
@@ -660,10 +669,7 @@ mod tests {
 
     #[test]
     fn wasted_fillings_skip_filling_and_one_that_pays_ends_it() -> Res {
-        let dir = tempfile::tempdir()?;
-        let db = dir.path().join("cache.db");
-        let memo = Memo::new(&db, 1 << 20);
-        commit(&db, 1)?;
+        let (_dir, db, memo) = at_commit_one(1 << 20)?;
         for key in 0..4 {
             assert_eq!(read(&memo, key), Read::Filled);
         }
@@ -697,10 +703,7 @@ mod tests {
 
     #[test]
     fn recorded_commits_of_others_drop_only_what_they_changed() -> Res {
-        let dir = tempfile::tempdir()?;
-        let db = dir.path().join("cache.db");
-        let memo = Memo::new(&db, 1 << 20);
-        commit(&db, 1)?;
+        let (_dir, db, memo) = at_commit_one(1 << 20)?;
         for key in 0..4 {
             assert_eq!(read(&memo, key), Read::Filled);
         }
@@ -724,10 +727,7 @@ mod tests {
 
     #[test]
     fn an_unrecorded_newest_commit_is_waited_for_then_given_up_on() -> Res {
-        let dir = tempfile::tempdir()?;
-        let db = dir.path().join("cache.db");
-        let memo = Memo::new(&db, 1 << 20);
-        commit(&db, 1)?;
+        let (_dir, db, memo) = at_commit_one(1 << 20)?;
         assert_eq!(read(&memo, 0), Read::Filled);
         assert_eq!(read(&memo, 1), Read::Filled);
         // Commit 2 is not in the feed yet: no answers and no filling.
