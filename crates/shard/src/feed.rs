@@ -80,8 +80,13 @@ impl Feed {
     }
 
     /// The ring's slots, made (zeroed: no slot) if the file is missing.
+    /// A link in its place is refused, so that the feed never writes
+    /// outside the cache directory; without the file the feed is empty.
     fn map(&mut self) -> Option<&memmap2::MmapRaw> {
         if self.map.is_none() {
+            if std::fs::symlink_metadata(&self.path).is_ok_and(|m| !m.is_file()) {
+                return None;
+            }
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -90,7 +95,11 @@ impl Feed {
                 .open(&self.path)
                 .ok()?;
             let len = SLOTS as usize * SLOT;
-            if file.metadata().ok()?.len() < len as u64 {
+            let meta = file.metadata().ok()?;
+            if !meta.is_file() {
+                return None;
+            }
+            if meta.len() < len as u64 {
                 file.set_len(len as u64).ok()?;
             }
             let map = memmap2::MmapOptions::new().len(len).map_raw(&file).ok()?;
@@ -366,6 +375,22 @@ mod tests {
         let many: Vec<i64> = (0..60).collect();
         feed.publish(&h1, &h2, false, &[], &many);
         assert_eq!(feed.read(&h1, &h2), Catch::Broken);
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_in_place_of_the_file_is_never_written_through() -> Res {
+        let dir = tempfile::tempdir()?;
+        let outside = tempfile::NamedTempFile::new()?;
+        std::fs::write(outside.path(), b"not the cache's")?;
+        let db = dir.path().join("cache.db");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("cache.db-memo"))?;
+        let mut feed = Feed::new(&db);
+        let (h1, h2) = (header(1, 7), header(2, 7));
+        feed.publish(&h1, &h2, false, &[MemoKey::Int(1)], &[]);
+        assert_eq!(feed.read(&h1, &h2), Catch::Broken);
+        assert_eq!(std::fs::read(outside.path())?, b"not the cache's");
         Ok(())
     }
 
