@@ -281,6 +281,7 @@ impl State {
         self.bytes = 0;
         self.fills = 0;
         self.hits = 0;
+        self.pending = 0;
     }
 
     /// Judges the filling that ends as the memo empties (out of date, or
@@ -334,10 +335,7 @@ impl State {
                 self.pending = 0;
             }
             Catch::Pending if self.pending < MAX_PENDING => self.pending += 1,
-            Catch::Pending | Catch::Broken => {
-                self.pending = 0;
-                self.spent();
-            }
+            Catch::Pending | Catch::Broken => self.spent(),
         }
     }
 
