@@ -14,6 +14,7 @@ use crate::codec::Key;
 use crate::conn::Connections;
 use crate::error::Result;
 use crate::files;
+use crate::headroom::Headroom;
 use crate::memo::Memo;
 use crate::settings::{EvictionPolicy, JournalMode, Settings};
 use crate::{busy, schema};
@@ -50,6 +51,9 @@ pub(crate) struct Inner {
     pub(crate) pending: Pending,
     pub(crate) checkpointer: Checkpointer,
     pub(crate) memo: Memo,
+    /// What the last cull found, to skip the next ones while they cannot
+    /// find anything.
+    pub(crate) headroom: Headroom,
     /// The expired-rows query of a cull on write. LIMITs are literals
     /// throughout: SQLite plans with the LIMIT's value, so a bound LIMIT
     /// makes it re-prepare the statement whenever the value changes.
@@ -194,6 +198,7 @@ impl Cache {
                 pending: Pending::default(),
                 checkpointer: Checkpointer::new(page_size),
                 memo,
+                headroom: Headroom::default(),
                 cull_expired_sql,
             }),
         })

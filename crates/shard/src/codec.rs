@@ -67,6 +67,15 @@ impl Key {
     }
 
     /// The SQLite value and the `raw` flag stored for this key.
+    /// The bytes the key takes in a row (numbers: 8).
+    pub(crate) fn stored_len(&self) -> usize {
+        match self {
+            Key::Int(_) | Key::Real(_) => 8,
+            Key::Text(t) => t.len(),
+            Key::Bytes(b) | Key::Packed(b) => b.len(),
+        }
+    }
+
     pub(crate) fn to_sql(&self) -> (ToSqlOutput<'_>, bool) {
         match self {
             Key::Packed(bytes) => (ToSqlOutput::Borrowed(ValueRef::Blob(bytes)), false),

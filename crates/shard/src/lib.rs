@@ -88,6 +88,7 @@ mod conn;
 mod error;
 mod feed;
 mod files;
+mod headroom;
 mod iter;
 mod maint;
 mod memo;

@@ -8,7 +8,8 @@ use rusqlite::{Connection, ToSql, params};
 use crate::cache::{Cache, now};
 use crate::codec::Key;
 use crate::error::Result;
-use crate::row::{DELETE_ROW, Written};
+use crate::headroom;
+use crate::row::{DELETE_ROW, Put, Written};
 use crate::schema::{CREATE_TAG_INDEX, DROP_TAG_INDEX};
 use crate::txn::TxnState;
 
@@ -61,22 +62,49 @@ impl Cache {
         &self,
         conn: &Connection,
         st: &mut TxnState,
-        now: f64,
+        put: &Put<'_>,
+        key: &Key,
         written: Written<'_>,
-        size: i64,
     ) -> Result<()> {
         let settings = &self.inner.settings;
+        let now = put.now;
+        let size = put.stored.size;
         let mut limit = i64::try_from(settings.cull_limit).unwrap_or(i64::MAX);
         if limit == 0 {
+            return Ok(());
+        }
+        let order = settings.eviction_policy.order_column();
+        let write = headroom::Write {
+            now,
+            // The value, and the key in the row and in the key's index.
+            bytes: u64::try_from(size).unwrap_or(0)
+                + 2 * key.stored_len() as u64
+                + put
+                    .opts
+                    .tag
+                    .as_ref()
+                    .map_or(0, |t| 2 * t.stored_len() as u64),
+            page_size: self.inner.page_size,
+            expire: put.opts.expire_time(now),
+            limit: order.map_or(u64::MAX, |_| settings.size_limit),
+        };
+        if self
+            .inner
+            .headroom
+            .skip(&mut st.headroom, st.before, &write)
+        {
             return Ok(());
         }
         // One probe answers both questions: is anything expired, and is the
         // volume at the limit? The deletes run only when there is work.
         let (earliest, volume) = self.cull_probe(conn)?;
-        if earliest.is_some_and(|t| t < now) {
+        let expired = earliest.is_some_and(|t| t < now);
+        let full = order.is_some() && volume >= settings.size_limit;
+        st.headroom.probed(earliest, volume, expired || full);
+        if expired {
             limit -= delete_selected(conn, st, &self.inner.cull_expired_sql, params![now])?;
         }
-        let Some(column) = settings.eviction_policy.order_column() else {
+        let Some(column) = order else {
             return Ok(());
         };
         if limit <= 0 || volume < settings.size_limit {

@@ -551,20 +551,20 @@ impl Memo {
 
     /// After this handle's commit: `before` is the header read once the
     /// write lock was held, `logged` whether the commit wrote to the log.
+    /// Returns the header the commit left when the header moved by exactly
+    /// that commit (or, for one that logged nothing, not at all).
     pub(crate) fn committed(
         &self,
         generation: u64,
         before: Option<Header>,
         logged: bool,
         changes: &Changes,
-    ) {
-        let Some(before) = before else {
-            return;
-        };
+    ) -> Option<Header> {
+        let before = before?;
         let mut state = self.state.lock();
         let Some(after) = state.header(&self.shm, generation) else {
             state.clear();
-            return;
+            return None;
         };
         let ours_alone = if logged {
             after[CHANGE] == before[CHANGE].wrapping_add(1)
@@ -591,6 +591,7 @@ impl Memo {
             // that read saw the committed state. Anything else is stale.
             state.spent();
         }
+        ours_alone.then_some(after)
     }
 }
 

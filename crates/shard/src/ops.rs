@@ -93,7 +93,7 @@ impl Cache {
                 stored: &stored,
             };
             if self.upsert(conn, st, key, &put)? {
-                return self.cull_on_write(conn, st, put.now, Written::Key(key), stored.size);
+                return self.cull_on_write(conn, st, &put, key, Written::Key(key));
             }
             let existing = Self::find(conn, key)?;
             self.put_row(conn, st, key, existing, &put)?;

@@ -256,7 +256,7 @@ impl Cache {
                 conn.last_insert_rowid()
             }
         };
-        self.cull_on_write(conn, st, now, Written::Row(rowid), stored.size)?;
+        self.cull_on_write(conn, st, put, key, Written::Row(rowid))?;
         Ok(rowid)
     }
 

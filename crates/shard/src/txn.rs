@@ -19,6 +19,7 @@ use crate::cache::{Cache, Inner};
 use crate::conn::Conn;
 use crate::error::{Error, Result};
 use crate::files;
+use crate::headroom;
 use crate::memo::{Changes, Header};
 
 /// Files touched by a transaction.
@@ -30,6 +31,10 @@ pub(crate) struct TxnState {
     pub(crate) created: Vec<String>,
     /// What it changed, for the read memo.
     pub(crate) memo: Changes,
+    /// The WAL-index header when it began (once the write lock was held).
+    pub(crate) before: Option<Header>,
+    /// What its culls found, for the next write's ([`crate::headroom`]).
+    pub(crate) headroom: headroom::Txn,
 }
 
 impl TxnState {
@@ -135,6 +140,7 @@ impl Cache {
             let mut before = None;
             let result = begin(&conn).and_then(|()| {
                 before = self.inner.memo_header();
+                state.before = before;
                 let value = op(&conn, &mut state, &mut f)?;
                 commit(&conn)?;
                 Ok(value)
@@ -207,7 +213,10 @@ impl Cache {
         }
         let before = self.inner.memo_header();
         let conn = Rc::new(conn);
-        let state = Rc::new(RefCell::new(TxnState::default()));
+        let state = Rc::new(RefCell::new(TxnState {
+            before,
+            ..TxnState::default()
+        }));
         ACTIVE.with(|a| {
             a.borrow_mut().push(Active {
                 cache: id,
@@ -275,12 +284,13 @@ impl Inner {
         before: Option<Header>,
         state: &TxnState,
     ) {
-        self.memo.committed(
+        let ours = self.memo.committed(
             self.conns.generation(),
             before,
             crate::checkpoint::logged(),
             &state.memo,
         );
+        self.headroom.committed(&state.headroom, ours);
         self.checkpointer.committed(self, conn);
     }
 }
