@@ -79,6 +79,12 @@ impl Feed {
         }
     }
 
+    /// Drops the map, so that the next use maps whatever file the path
+    /// names then (the directory may have been made anew).
+    pub(crate) fn forget(&mut self) {
+        self.map = None;
+    }
+
     /// The ring's slots, made (zeroed: no slot) if the file is missing.
     /// A link in its place is refused, so that the feed never writes
     /// outside the cache directory; without the file the feed is empty.

@@ -365,6 +365,7 @@ impl State {
             // changes. Map afresh.
             self.clear();
             self.map = None;
+            self.feed.forget();
             self.generation = Some(generation);
         }
         if self.map.is_none() {
