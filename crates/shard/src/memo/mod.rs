@@ -1,5 +1,5 @@
 //! The read memo: inline values this process has read, answered again
-//! without SQLite for as long as no other connection has committed.
+//! without SQLite for as long as they are unchanged.
 //!
 //! A read through SQLite costs about 2 µs here even when every page is
 //! cached: it takes and releases a read lock (two `fcntl` calls) and walks
@@ -18,6 +18,11 @@
 //!   of the keys and rows the transaction changed. Every write operation
 //!   says what it changed ([`Changes`]); one that does not drops the whole
 //!   memo.
+//! - Other handles' and processes' commits are caught up with through the
+//!   commit feed ([`crate::feed`]), which names what each of them changed;
+//!   a commit it cannot account for drops the whole memo.
+//! - A memo whose rows are seldom read again stops filling for a while
+//!   ([`State::spent`], [`State::too_wide`]).
 //! - Only text, bytes, integer and MessagePack keys with inline values are
 //!   kept. A float key can name the same row as an integer one (SQLite
 //!   compares `1` and `1.0` equal), so a write under a float key drops the
@@ -27,27 +32,22 @@
 //!   process holds a connection to the database, which keeps SQLite from
 //!   truncating the index file under the map.
 
-use std::borrow::Borrow;
+mod key;
+mod shm;
+
 use std::collections::HashMap;
-use std::fs::File;
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering, fence};
 
 use parking_lot::Mutex;
 use rusqlite::types::Value;
 
 use crate::codec::Key;
 use crate::feed::{Catch, Feed};
+use key::Keyed;
+pub(crate) use key::{KeyRef, MemoKey};
+pub(crate) use shm::Header;
+use shm::{CHANGE, map, read_header};
 
-/// One copy of SQLite's WAL-index header (`WalIndexHdr`), as 12 words.
-pub(crate) type Header = [u32; 12];
-/// The bytes mapped: the header's two copies.
-const MAPPED: usize = 96;
-/// The header's format version (`iVersion`), word 0.
-const WAL_INDEX_VERSION: u32 = 3_007_000;
-/// Word 2: the change counter (`iChange`), bumped by every commit.
-const CHANGE: usize = 2;
 /// Rough bookkeeping bytes of one entry beyond its key and value.
 const ENTRY_OVERHEAD: usize = 96;
 /// The most reads a wasted filling makes skip filling.
@@ -59,120 +59,6 @@ const MAX_DOUBLINGS: u32 = 10;
 const JUDGED_EVERY: u64 = 1024;
 /// Reads in a row that wait for the newest commit to reach the feed.
 const MAX_PENDING: u32 = 16;
-
-/// A key as the memo holds it.
-#[derive(Clone, Debug)]
-pub(crate) enum MemoKey {
-    Int(i64),
-    Text(String),
-    Bytes(Vec<u8>),
-    Packed(Vec<u8>),
-}
-
-/// A key as a read looks it up, borrowed from the encoded key.
-#[derive(Clone, Copy, Hash, PartialEq, Eq)]
-pub(crate) enum KeyRef<'a> {
-    Int(i64),
-    Text(&'a str),
-    Bytes(&'a [u8]),
-    Packed(&'a [u8]),
-}
-
-impl<'a> KeyRef<'a> {
-    /// The memo's form of `key`; `None` for a float key.
-    pub(crate) fn of(key: &'a Key) -> Option<Self> {
-        Some(match key {
-            Key::Int(i) => KeyRef::Int(*i),
-            Key::Real(_) => return None,
-            Key::Text(t) => KeyRef::Text(t),
-            Key::Bytes(b) => KeyRef::Bytes(b),
-            Key::Packed(b) => KeyRef::Packed(b),
-        })
-    }
-
-    /// The key to remember.
-    pub(crate) fn owned(self) -> MemoKey {
-        match self {
-            KeyRef::Int(i) => MemoKey::Int(i),
-            KeyRef::Text(t) => MemoKey::Text(t.to_owned()),
-            KeyRef::Bytes(b) => MemoKey::Bytes(b.to_vec()),
-            KeyRef::Packed(b) => MemoKey::Packed(b.to_vec()),
-        }
-    }
-}
-
-/// What the memo's map hashes and compares, so that a read looks a key up
-/// by [`KeyRef`] without copying it.
-pub(crate) trait Keyed {
-    fn key_ref(&self) -> KeyRef<'_>;
-}
-
-impl Keyed for MemoKey {
-    fn key_ref(&self) -> KeyRef<'_> {
-        match self {
-            MemoKey::Int(i) => KeyRef::Int(*i),
-            MemoKey::Text(t) => KeyRef::Text(t),
-            MemoKey::Bytes(b) => KeyRef::Bytes(b),
-            MemoKey::Packed(b) => KeyRef::Packed(b),
-        }
-    }
-}
-
-impl Keyed for KeyRef<'_> {
-    fn key_ref(&self) -> KeyRef<'_> {
-        *self
-    }
-}
-
-impl<'a> Borrow<dyn Keyed + 'a> for MemoKey {
-    fn borrow(&self) -> &(dyn Keyed + 'a) {
-        self
-    }
-}
-
-impl Hash for dyn Keyed + '_ {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.key_ref().hash(state);
-    }
-}
-
-impl PartialEq for dyn Keyed + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.key_ref() == other.key_ref()
-    }
-}
-
-impl Eq for dyn Keyed + '_ {}
-
-// Hashed and compared as its `KeyRef`, as `Borrow` requires.
-impl Hash for MemoKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.key_ref().hash(state);
-    }
-}
-
-impl PartialEq for MemoKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.key_ref() == other.key_ref()
-    }
-}
-
-impl Eq for MemoKey {}
-
-impl MemoKey {
-    /// The memo's form of `key`; `None` for a float key.
-    pub(crate) fn of(key: &Key) -> Option<MemoKey> {
-        KeyRef::of(key).map(KeyRef::owned)
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            MemoKey::Int(_) => 8,
-            MemoKey::Text(t) => t.len(),
-            MemoKey::Bytes(b) | MemoKey::Packed(b) => b.len(),
-        }
-    }
-}
 
 /// A remembered row: its inline value with the metadata a read returns.
 pub(crate) struct Memoed {
@@ -375,75 +261,6 @@ impl State {
     }
 }
 
-/// WAL-index files this process opened, by path, never closed while the
-/// path still names them. Closing any descriptor of a file drops every
-/// `fcntl` lock the process holds on it (POSIX), SQLite's own among them:
-/// its lock that keeps other processes from truncating the file.
-static OPENED: std::sync::Mutex<Vec<(PathBuf, File)>> = std::sync::Mutex::new(Vec::new());
-
-/// Maps the two header copies of the WAL-index file read-only.
-#[cfg(unix)]
-fn map(shm: &PathBuf) -> Option<memmap2::MmapRaw> {
-    use std::os::unix::fs::MetadataExt;
-    let named = std::fs::metadata(shm).ok()?;
-    if named.len() < MAPPED as u64 {
-        return None;
-    }
-    let mut opened = OPENED.lock().unwrap_or_else(|e| e.into_inner());
-    let same = |f: &File| {
-        f.metadata()
-            .is_ok_and(|m| (m.dev(), m.ino()) == (named.dev(), named.ino()))
-    };
-    let at = match opened.iter().position(|(p, _)| p == shm) {
-        Some(i) if same(&opened[i].1) => i,
-        found => {
-            let file = File::open(shm).ok()?;
-            match found {
-                // The path names a new file: SQLite made it after every
-                // connection to the old one closed, so closing ours drops
-                // no lock anyone holds.
-                Some(i) => opened[i].1 = file,
-                None => opened.push((shm.clone(), file)),
-            }
-            found.unwrap_or(opened.len() - 1)
-        }
-    };
-    memmap2::MmapOptions::new()
-        .len(MAPPED)
-        .map_raw_read_only(&opened[at].1)
-        .ok()
-}
-
-#[cfg(not(unix))]
-fn map(_: &PathBuf) -> Option<memmap2::MmapRaw> {
-    None
-}
-
-/// Reads the header as SQLite's readers do: copy one, a barrier, copy two
-/// (writers write copy two first); torn or uninitialised reads give `None`.
-#[allow(unsafe_code)]
-fn read_header(map: &memmap2::MmapRaw) -> Option<Header> {
-    let words = map.as_ptr().cast::<u32>();
-    let read = |copy: usize| -> Header {
-        std::array::from_fn(|i| {
-            // SAFETY: the map is MAPPED bytes long and page-aligned, so
-            // each of these 24 words is in bounds and aligned. The file
-            // stays at least that long while this process holds a
-            // connection (SQLite truncates it only when the first
-            // connection of all opens it). Other processes write these
-            // words concurrently; atomic loads are the right access, and
-            // the two-copy comparison below rejects a torn read.
-            unsafe { AtomicU32::from_ptr(words.add(copy * 12 + i).cast_mut()) }
-                .load(Ordering::Acquire)
-        })
-    };
-    let first = read(0);
-    fence(Ordering::Acquire);
-    let second = read(1);
-    let initialised = first[3].to_ne_bytes()[0] == 1;
-    (first == second && initialised && first[0] == WAL_INDEX_VERSION).then_some(first)
-}
-
 impl Memo {
     /// A memo for the database `db` holding at most `budget` bytes.
     pub(crate) fn new(db: &std::path::Path, budget: usize) -> Self {
@@ -598,6 +415,7 @@ impl Memo {
 
 #[cfg(test)]
 mod tests {
+    use super::shm::{MAPPED, WAL_INDEX_VERSION};
     use super::*;
     use std::io::Write;
 
