@@ -66,6 +66,8 @@ pub(crate) enum Catch {
 pub(crate) struct Feed {
     path: PathBuf,
     map: Option<memmap2::MmapRaw>,
+    /// Mapping failed: not tried again until [`forget`](Self::forget).
+    unavailable: bool,
 }
 
 impl Feed {
@@ -76,6 +78,7 @@ impl Feed {
         Feed {
             path: PathBuf::from(path),
             map: None,
+            unavailable: false,
         }
     }
 
@@ -83,35 +86,43 @@ impl Feed {
     /// names then (the directory may have been made anew).
     pub(crate) fn forget(&mut self) {
         self.map = None;
+        self.unavailable = false;
     }
 
     /// The ring's slots, made (zeroed: no slot) if the file is missing.
-    /// A link in its place is refused, so that the feed never writes
-    /// outside the cache directory; without the file the feed is empty.
+    /// Without the file (it cannot be made or mapped) the feed is empty.
     fn map(&mut self) -> Option<&memmap2::MmapRaw> {
-        if self.map.is_none() {
-            if std::fs::symlink_metadata(&self.path).is_ok_and(|m| !m.is_file()) {
-                return None;
-            }
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&self.path)
-                .ok()?;
-            let len = SLOTS as usize * SLOT;
-            let meta = file.metadata().ok()?;
-            if !meta.is_file() {
-                return None;
-            }
-            if meta.len() < len as u64 {
-                file.set_len(len as u64).ok()?;
-            }
-            let map = memmap2::MmapOptions::new().len(len).map_raw(&file).ok()?;
-            self.map = Some(map);
+        if self.map.is_none() && !self.unavailable {
+            self.map = self.open();
+            self.unavailable = self.map.is_none();
         }
         self.map.as_ref()
+    }
+
+    /// Maps the file read-write. A link in its place is refused, so that
+    /// the feed never writes outside the cache directory. (A process that
+    /// cannot write the directory cannot open the cache in WAL mode
+    /// either: SQLite writes `cache.db-shm`.)
+    fn open(&self) -> Option<memmap2::MmapRaw> {
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| !m.is_file()) {
+            return None;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.path)
+            .ok()?;
+        let len = SLOTS as usize * SLOT;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        if meta.len() < len as u64 {
+            file.set_len(len as u64).ok()?;
+        }
+        memmap2::MmapOptions::new().len(len).map_raw(&file).ok()
     }
 
     /// Records the commit that took the header from `before` to `after`:
@@ -397,6 +408,27 @@ mod tests {
         feed.publish(&h1, &h2, false, &[MemoKey::Int(1)], &[]);
         assert_eq!(feed.read(&h1, &h2), Catch::Broken);
         assert_eq!(std::fs::read(outside.path())?, b"not the cache's");
+        Ok(())
+    }
+
+    #[test]
+    fn a_feed_that_could_not_be_mapped_is_tried_again_only_when_forgotten() -> Res {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("later").join("cache.db");
+        let mut feed = Feed::new(&db);
+        let (h1, h2) = (header(1, 7), header(2, 7));
+        feed.publish(&h1, &h2, false, &[], &[]);
+        assert_eq!(feed.read(&h1, &h2), Catch::Broken);
+        std::fs::create_dir(dir.path().join("later"))?;
+        feed.publish(&h1, &h2, false, &[], &[]);
+        assert_eq!(feed.read(&h1, &h2), Catch::Broken);
+        feed.forget();
+        feed.publish(&h1, &h2, false, &[], &[]);
+        let nothing = Catch::Changed {
+            keys: vec![],
+            rows: vec![],
+        };
+        assert_eq!(feed.read(&h1, &h2), nothing);
         Ok(())
     }
 
