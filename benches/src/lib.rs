@@ -5,11 +5,21 @@ use std::path::Path;
 use std::time::Instant;
 
 use diskcache_fanout::FanoutCache;
-use diskcache_shard::Cache;
+use diskcache_shard::{Cache, CacheBuilder};
 use rusqlite::Connection;
 
 /// The benchmarks' result type.
 pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// A cache builder as a benchmark's command line asks: the read memo off
+/// when `args` holds `--no-memo`, else the library's defaults.
+pub fn cache_builder(args: &[String]) -> CacheBuilder {
+    if args.iter().any(|a| a == "--no-memo") {
+        Cache::builder().memo_bytes(0)
+    } else {
+        Cache::builder()
+    }
+}
 
 /// A system under test.
 pub enum System {

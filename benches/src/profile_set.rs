@@ -2,16 +2,11 @@
 //! `profile-set [--no-memo] [set|get] [ops]`. Before the sets every key is
 //! read once, so that the read memo (unless off) holds them all.
 
-use diskcache_bench::{Rng, key, value};
-use diskcache_shard::Cache;
+use diskcache_bench::{Rng, cache_builder, key, value};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let all: Vec<String> = std::env::args().collect();
-    let memo_bytes = if all.iter().any(|a| a == "--no-memo") {
-        0
-    } else {
-        4 << 20
-    };
+    let builder = cache_builder(&all);
     let args: Vec<&String> = all.iter().filter(|a| !a.starts_with("--")).collect();
     let what = args.get(1).map_or("set", |s| s.as_str());
     let ops: u64 = args
@@ -20,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .transpose()?
         .unwrap_or(200_000);
     let dir = tempfile::tempdir()?;
-    let cache = Cache::builder().memo_bytes(memo_bytes).open(dir.path())?;
+    let cache = builder.open(dir.path())?;
     for i in 0..10_000 {
         cache.set(&key(i), &value(i))?;
     }

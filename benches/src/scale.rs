@@ -14,8 +14,8 @@
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use diskcache_bench::{Res, Rng, Samples, System, key, value};
-use diskcache_shard::{Cache, SetOptions};
+use diskcache_bench::{Res, Rng, Samples, System, cache_builder, key, value};
+use diskcache_shard::{Cache, CacheBuilder, SetOptions};
 
 /// Fills the floor up to `n` items in one transaction.
 fn fill_floor(floor: &System, from: u64, n: u64) -> Res<()> {
@@ -46,12 +46,11 @@ fn fill(cache: &Cache, from: u64, n: u64) -> Res<()> {
     Ok(())
 }
 
-fn sizes(quick: bool, mmap: i64, memo_bytes: usize) -> Res<()> {
+fn sizes(quick: bool, mmap: i64, builder: CacheBuilder) -> Res<()> {
     let dir = tempfile::tempdir()?;
-    let cache = Cache::builder()
+    let cache = builder
         .size_limit(u64::MAX >> 1)
         .sqlite_mmap_size(mmap)
-        .memo_bytes(memo_bytes)
         .open(dir.path().join("cache"))?;
     let steps: &[u64] = if quick {
         &[1_000, 10_000]
@@ -195,12 +194,7 @@ fn main() -> Res<()> {
             .parse()?,
         None => 0,
     };
-    let memo_bytes = if args.iter().any(|a| a == "--no-memo") {
-        0
-    } else {
-        4 << 20
-    };
-    sizes(quick, mmap, memo_bytes)?;
+    sizes(quick, mmap, cache_builder(&args))?;
     println!();
     values(quick)
 }

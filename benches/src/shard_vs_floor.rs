@@ -11,8 +11,8 @@
 //! Usage: `shard-vs-floor [--no-memo] [ops-per-round] [rounds]`
 //! (`--no-memo`: the caches' read memo off, `CacheBuilder::memo_bytes(0)`)
 
-use diskcache_bench::{Rng, Samples, System, key, value};
-use diskcache_shard::{Cache, EvictionPolicy};
+use diskcache_bench::{Rng, Samples, System, cache_builder, key, value};
+use diskcache_shard::EvictionPolicy;
 
 const KEYS: u64 = 10_000;
 
@@ -27,11 +27,7 @@ struct Results {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let all: Vec<String> = std::env::args().collect();
-    let memo_bytes = if all.iter().any(|a| a == "--no-memo") {
-        0
-    } else {
-        4 << 20
-    };
+    let builder = cache_builder(&all);
     let args: Vec<&String> = all.iter().filter(|a| !a.starts_with("--")).collect();
     let ops: u64 = args
         .get(1)
@@ -41,11 +37,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(5);
     let dir = tempfile::tempdir()?;
     let floor = System::open("floor", dir.path())?;
-    let lrs = Cache::builder()
-        .memo_bytes(memo_bytes)
-        .open(dir.path().join("lrs"))?;
-    let lru = Cache::builder()
-        .memo_bytes(memo_bytes)
+    let lrs = builder.clone().open(dir.path().join("lrs"))?;
+    let lru = builder
         .eviction_policy(EvictionPolicy::LeastRecentlyUsed)
         .open(dir.path().join("lru"))?;
     for i in 0..KEYS {
