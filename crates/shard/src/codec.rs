@@ -66,7 +66,6 @@ impl Key {
         }
     }
 
-    /// The SQLite value and the `raw` flag stored for this key.
     /// The bytes the key takes in a row (numbers: 8).
     pub(crate) fn stored_len(&self) -> usize {
         match self {
@@ -76,6 +75,7 @@ impl Key {
         }
     }
 
+    /// The SQLite value and the `raw` flag stored for this key.
     pub(crate) fn to_sql(&self) -> (ToSqlOutput<'_>, bool) {
         match self {
             Key::Packed(bytes) => (ToSqlOutput::Borrowed(ValueRef::Blob(bytes)), false),

@@ -535,8 +535,10 @@ impl Cache {
     }
 }
 
-/// A row read from the memo: `None` when it has expired since.
+/// A row as a lookup returns it: rowid, value, expiry time, tag.
 type Row<V> = (i64, Fetched<V>, Option<f64>, Option<Key>);
+
+/// A row read from the memo: `None` when it has expired since.
 fn remembered<V: DeserializeOwned + 'static>(m: &Memoed, now: f64) -> Result<Option<Row<V>>> {
     if m.expire.is_some_and(|t| t <= now) {
         return Ok(None);

@@ -137,17 +137,15 @@ impl Cache {
         let conn = self.inner.conns.get()?;
         loop {
             let mut state = TxnState::default();
-            let mut before = None;
             let result = begin(&conn).and_then(|()| {
-                before = self.inner.memo_header();
-                state.before = before;
+                state.before = self.inner.memo_header();
                 let value = op(&conn, &mut state, &mut f)?;
                 commit(&conn)?;
                 Ok(value)
             });
             match result {
                 Ok(value) => {
-                    self.inner.committed(&conn, before, &state);
+                    self.inner.committed(&conn, &state);
                     state.committed(&self.inner.dir);
                     return Ok(value);
                 }
@@ -211,10 +209,9 @@ impl Cache {
                 Err(e) => return Err(e.into()),
             }
         }
-        let before = self.inner.memo_header();
         let conn = Rc::new(conn);
         let state = Rc::new(RefCell::new(TxnState {
-            before,
+            before: self.inner.memo_header(),
             ..TxnState::default()
         }));
         ACTIVE.with(|a| {
@@ -239,7 +236,7 @@ impl Cache {
         match result {
             Ok(value) => match commit(&conn) {
                 Ok(()) => {
-                    self.inner.committed(&conn, before, &state);
+                    self.inner.committed(&conn, &state);
                     state.committed(&self.inner.dir);
                     Ok(value)
                 }
@@ -278,15 +275,10 @@ impl Inner {
     }
 
     /// Bookkeeping after this handle's commit on `conn`.
-    fn committed(
-        self: &std::sync::Arc<Self>,
-        conn: &Connection,
-        before: Option<Header>,
-        state: &TxnState,
-    ) {
+    fn committed(self: &std::sync::Arc<Self>, conn: &Connection, state: &TxnState) {
         let ours = self.memo.committed(
             self.conns.generation(),
-            before,
+            state.before,
             crate::checkpoint::logged(),
             &state.memo,
         );

@@ -76,12 +76,7 @@ impl Memoed {
             Value::Blob(b) => b.len(),
             _ => 8,
         };
-        let tag = match &self.tag {
-            Some(Key::Text(t)) => t.len(),
-            Some(Key::Bytes(b) | Key::Packed(b)) => b.len(),
-            _ => 8,
-        };
-        value + tag
+        value + self.tag.as_ref().map_or(8, Key::stored_len)
     }
 }
 
@@ -213,10 +208,7 @@ impl State {
         };
         match self.feed.read(&at, to) {
             Catch::Changed { keys, rows } => {
-                for key in &keys {
-                    self.remove(key);
-                }
-                self.remove_rows(&rows);
+                self.forget(&keys, &rows);
                 self.valid_at = Some(*to);
                 self.pending = 0;
             }
@@ -225,7 +217,11 @@ impl State {
         }
     }
 
-    fn remove_rows(&mut self, rows: &[i64]) {
+    /// Drops the entries of `keys` and of the rows `rows`.
+    fn forget(&mut self, keys: &[MemoKey], rows: &[i64]) {
+        for key in keys {
+            self.remove(key);
+        }
         for rowid in rows {
             if let Some(key) = self.rows.get(rowid).cloned() {
                 self.remove(&key);
@@ -399,10 +395,7 @@ impl Memo {
             state.catch_up(&before);
         }
         if state.valid_at == Some(before) && ours_alone && !changes.all {
-            for key in &changes.keys {
-                state.remove(key);
-            }
-            state.remove_rows(&changes.rows);
+            state.forget(&changes.keys, &changes.rows);
             state.valid_at = Some(after);
         } else if state.valid_at != Some(after) {
             // Filled at `after` by a read racing this commit's bookkeeping:
