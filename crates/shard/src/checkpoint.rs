@@ -96,6 +96,7 @@ pub(crate) fn wal_hook(
     LOG_FRAMES.with(|f| f.set(frames));
     Ok(())
 }
+
 /// Forgets the log length of an earlier commit, before a commit whose own
 /// the caller wants to see.
 pub(crate) fn forget_logged() {
