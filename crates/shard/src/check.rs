@@ -71,6 +71,39 @@ pub enum Problem {
     },
 }
 
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Integrity(line) => write!(f, "database integrity: {line}"),
+            Problem::MissingFile { filename } => write!(f, "missing value file {filename}"),
+            Problem::WrongSize {
+                filename,
+                recorded,
+                actual,
+            } => write!(
+                f,
+                "value file {filename} has {actual} bytes, its row says {recorded}"
+            ),
+            Problem::UnsafeFilename { filename } => {
+                write!(
+                    f,
+                    "row names a file outside the value folders: {filename:?}"
+                )
+            }
+            Problem::OrphanFile { path } => {
+                write!(f, "value file no row names: {}", path.display())
+            }
+            Problem::EmptyFolder { path } => write!(f, "empty value folder {}", path.display()),
+            Problem::CountMismatch { recorded, actual } => {
+                write!(f, "stored count {recorded}, rows {actual}")
+            }
+            Problem::SizeMismatch { recorded, actual } => {
+                write!(f, "stored size {recorded}, sum of the rows' sizes {actual}")
+            }
+        }
+    }
+}
+
 /// What [`Cache::check`] found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -1,0 +1,86 @@
+//! `check` finds a value file gone missing and an orphan file, exits 1;
+//! `check --fix` repairs both and exits 0; a second check is clean.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use common::{TestResult, diskcache};
+use diskcache::Cache;
+
+fn value_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            found.extend(value_files(&path)?);
+        } else if path.extension().is_some_and(|e| e == "val") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+#[test]
+fn check_reports_then_fix_repairs() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let cache = Cache::open(dir.path())?;
+    cache.set("kept", &vec![1u8; 100_000])?;
+    cache.set("lost", &vec![2u8; 100_000])?;
+    cache.close()?;
+    let files = value_files(dir.path())?;
+    assert_eq!(files.len(), 2);
+    let lost = Cache::open(dir.path())?
+        .read("lost")?
+        .ok_or("no lost")?
+        .into_vec();
+    let lost_file = files
+        .iter()
+        .find(|f| std::fs::read(f).is_ok_and(|b| b == lost))
+        .ok_or("no file holds the value")?;
+    std::fs::remove_file(lost_file)?;
+    // An orphan beside the kept value, old enough that no writer can be
+    // about to commit it.
+    let kept = files
+        .iter()
+        .find(|f| *f != lost_file)
+        .ok_or("no kept file")?;
+    let orphan = kept.with_file_name("0123456789abcdef0123456789abcdef.val");
+    std::fs::write(&orphan, b"left behind")?;
+    let old = SystemTime::now() - Duration::from_secs(600);
+    std::fs::File::options()
+        .write(true)
+        .open(&orphan)?
+        .set_modified(old)?;
+
+    let found = diskcache("check", dir.path(), &[])?;
+    assert_eq!(found.code, Some(1), "{}", found.stderr);
+    let report = found.text();
+    assert!(report.contains("missing value file"), "{report}");
+    assert!(report.contains("value file no row names"), "{report}");
+    // The lost file's folder is empty now too (unless both values share it).
+    let n = report.lines().count() - 1;
+    assert!(
+        report.contains(&format!("\n{n} problems; run with --fix")),
+        "{report}"
+    );
+    assert!(orphan.exists(), "a check without --fix removed a file");
+
+    let fixed = diskcache("check", dir.path(), &["--fix"])?;
+    assert_eq!(fixed.code, Some(0), "{}", fixed.text());
+    // Fixing empties more folders, which it reports and removes as well.
+    let m = fixed.text().lines().count() - 1;
+    assert!(m >= n, "{}", fixed.text());
+    let repaired = format!("\n{m} problems, {m} repaired\n");
+    assert!(fixed.text().ends_with(&repaired), "{}", fixed.text());
+    assert!(!orphan.exists());
+
+    let again = diskcache("check", dir.path(), &[])?;
+    assert_eq!((again.code, again.text()), (Some(0), "clean\n".to_owned()));
+    let cache = Cache::open(dir.path())?;
+    assert_eq!(cache.get::<Vec<u8>>("lost")?, None);
+    assert_eq!(cache.get::<Vec<u8>>("kept")?, Some(vec![1u8; 100_000]));
+    Ok(())
+}
