@@ -10,7 +10,6 @@
 //! directory and installs diskcache into it. Without `python3` it is
 //! skipped with a message; any other failure (pip included) fails it.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
@@ -18,57 +17,9 @@ use diskcache::{Cache, Error, FanoutCache, Key, SetOptions, ShardHash, Side};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/interop.py");
+mod interop;
 
-/// The venv's python with diskcache 5.6 installed, or None without python3.
-fn python() -> Result<Option<PathBuf>, Box<dyn std::error::Error>> {
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!(
-            "SKIPPED: python3 is not installed, so the python-diskcache interop test cannot run"
-        );
-        return Ok(None);
-    }
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyvenv-diskcache");
-    let py = venv.join("bin").join("python");
-    let ready = Command::new(&py)
-        .args([
-            "-c",
-            "import diskcache; assert diskcache.__version__.startswith('5.6')",
-        ])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ready {
-        // Tests may run in parallel processes: build the environment under a
-        // private name, then rename it into place; whoever loses the race
-        // uses the winner's.
-        let building = venv.with_extension(format!("building-{}", std::process::id()));
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&building)
-            .status()?;
-        assert!(made.success(), "python3 -m venv failed");
-        let pip = Command::new(building.join("bin").join("python"))
-            .args(["-m", "pip", "install", "--quiet", "diskcache>=5.6,<5.7"])
-            .status()?;
-        assert!(pip.success(), "pip install diskcache failed");
-        if std::fs::rename(&building, &venv).is_err() {
-            std::fs::remove_dir_all(&building)?;
-        }
-    }
-    Ok(Some(py))
-}
-
-fn run_python(py: &Path, mode: &str, dir: &Path) -> TestResult {
-    let out = Command::new(py).arg(SCRIPT).arg(mode).arg(dir).output()?;
-    assert!(
-        out.status.success(),
-        "python {mode} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
+use interop::{SCRIPT, python, run_python};
 
 fn big_bytes() -> Vec<u8> {
     (0..=255u8).cycle().take(256 * 4096).collect()
