@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use diskcache::{Cache, Problem};
 
 use crate::show::{Shown, key_arg, parse_key, to_hex};
-use crate::target::{Layout, Target};
+use crate::target::Target;
 use crate::{Args, Failure};
 
 /// Runs the command `args` names.
@@ -35,7 +35,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> Result<ExitCode, Failure>
     let target = Target::open(&args.dir).map_err(Failure::Error)?;
     let shards = target.shards.iter().map(|(_, c)| c);
     match (args.command.as_str(), key) {
-        ("info", _) => info(&target, out),
+        ("info", _) => crate::info::print(&target, args.flag("--json"), out),
         ("check", _) => check(&target, args.flag("--fix"), out),
         ("keys", _) => keys(&target, args.flag("--reverse"), args.limit, out),
         ("get", Some(key)) => get(&target, &key, args.flag("--hex"), out),
@@ -72,68 +72,6 @@ fn total<'a>(
         n += op(cache)?;
     }
     writeln!(out, "{done} {n} entries")?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn info(target: &Target, out: &mut dyn Write) -> Result<ExitCode, Failure> {
-    let (mut len, mut volume, mut limit, mut hits, mut misses) = (0, 0, 0u64, 0, 0);
-    let mut rows = Vec::new();
-    for (name, cache) in &target.shards {
-        let (n, v) = (cache.len()?, cache.volume()?);
-        let stats = cache.stats()?;
-        len += n;
-        volume += v;
-        limit = limit.saturating_add(cache.settings().size_limit);
-        hits += stats.hits;
-        misses += stats.misses;
-        rows.push((name, n, v));
-    }
-    let Some((_, first)) = target.shards.first() else {
-        return Err(Failure::Error("no shards".into()));
-    };
-    let settings = first.settings();
-    writeln!(out, "directory   {}", target.dir.display())?;
-    let n = target.shards.len();
-    let layout = match target.layout {
-        Layout::Single => "one cache".to_owned(),
-        Layout::Fanout { recorded: true } => format!("fanout cache of {n} shards"),
-        Layout::Fanout { recorded: false } => {
-            format!("fanout cache of {n} shards (no fanout.cfg: python-diskcache's)")
-        }
-    };
-    writeln!(out, "layout      {layout}")?;
-    writeln!(out, "entries     {len}")?;
-    let share = 100.0 * volume as f64 / limit.max(1) as f64;
-    writeln!(
-        out,
-        "volume      {} of a {} limit ({share:.1}%)",
-        size(volume),
-        size(limit)
-    )?;
-    writeln!(
-        out,
-        "eviction    {}, at most {} per write",
-        settings.eviction_policy.as_str(),
-        settings.cull_limit
-    )?;
-    if settings.statistics {
-        let rate = 100.0 * hits as f64 / (hits + misses).max(1) as f64;
-        writeln!(
-            out,
-            "statistics  {hits} hits, {misses} misses ({rate:.1}% hits)"
-        )?;
-    } else {
-        writeln!(out, "statistics  off")?;
-    }
-    if !target.named.is_empty() {
-        writeln!(out, "named       {}", target.named.join(", "))?;
-    }
-    if rows.len() > 1 {
-        writeln!(out, "shard     entries      volume")?;
-        for (name, n, v) in rows {
-            writeln!(out, "{name:<5} {n:>11} {:>11}", size(v))?;
-        }
-    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -225,32 +163,4 @@ fn get(
         return Ok(ExitCode::SUCCESS);
     }
     not_found(key)
-}
-
-/// A byte count for people.
-fn size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    match unit {
-        0 => format!("{bytes} B"),
-        _ => format!("{value:.1} {}", UNITS[unit]),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::size;
-
-    #[test]
-    fn sizes_read_naturally() {
-        assert_eq!(size(0), "0 B");
-        assert_eq!(size(1023), "1023 B");
-        assert_eq!(size(1536), "1.5 KiB");
-        assert_eq!(size(1 << 30), "1.0 GiB");
-    }
 }

@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 mod commands;
+mod info;
 mod show;
 mod target;
 
@@ -20,8 +21,9 @@ diskcache: inspect, check and repair a cache directory
 usage: diskcache COMMAND DIR [ARGS]
 
 commands:
-  info DIR                         entries, volume, limit, policy and hit
-                                   statistics, per shard for a fanout cache
+  info DIR [--json]                entries, volume, limit, policy and hit
+                                   statistics, per shard for a fanout cache;
+                                   --json: as one JSON object
   check DIR [--fix]                verify the database, the count and size
                                    metadata and the value files; --fix
                                    repairs what it can
@@ -149,6 +151,7 @@ impl Args {
 /// The options each command takes.
 fn options(command: &str) -> &'static [&'static str] {
     match command {
+        "info" => &["--json"],
         "check" => &["--fix"],
         "keys" => &["--reverse", "--limit"],
         "get" => &["--hex"],

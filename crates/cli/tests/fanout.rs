@@ -33,6 +33,17 @@ fn commands_reach_every_shard() -> TestResult {
     let shard_rows = info.lines().filter(|l| l.starts_with("00")).count();
     assert_eq!(shard_rows, 4, "{info}");
 
+    let json: serde_json::Value =
+        serde_json::from_slice(&diskcache("info", dir.path(), &["--json"])?.stdout)?;
+    assert_eq!(json["layout"], "fanout");
+    assert_eq!(json["fanout_cfg"], true);
+    assert_eq!(json["entries"], 120);
+    assert_eq!(json["statistics"], serde_json::Value::Null);
+    let shards = json["shards"].as_array().ok_or("no shards")?;
+    let per_shard: u64 = shards.iter().filter_map(|s| s["entries"].as_u64()).sum();
+    assert_eq!((shards.len(), per_shard), (4, 120));
+    assert_eq!(json["named"][0], "deque/jobs");
+
     let keys = diskcache("keys", dir.path(), &[])?.text();
     assert_eq!(keys.lines().count(), 120);
     assert_eq!(
