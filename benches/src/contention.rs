@@ -198,6 +198,8 @@ fn main() -> Res<()> {
         ("shard@1024", "shard set, 1 KiB pages"),
         ("fanout8@1024", "fanout(8) set, 1 KiB pages"),
         ("own-shard@1024", "a shard per writer, 1 KiB pages"),
+        ("shard@2048", "shard set, 2 KiB pages"),
+        ("fanout8@2048", "fanout(8) set, 2 KiB pages"),
     ] {
         let (s, tput) = contend(kind, ops, workers)?;
         let (m, p90, p99) = s.summary();
@@ -236,6 +238,12 @@ fn main() -> Res<()> {
         ratio("own-shard@1024", "shard@1024"),
         ratio("shard@1024", "shard"),
         ratio("fanout8@1024", "fanout8")
+    );
+    println!(
+        "with 2 KiB pages: fanout(8) / shard {:.2}x; shard 2 KiB / 4 KiB pages {:.2}x, fanout(8) {:.2}x",
+        ratio("fanout8@2048", "shard@2048"),
+        ratio("shard@2048", "shard"),
+        ratio("fanout8@2048", "fanout8")
     );
     Ok(())
 }
