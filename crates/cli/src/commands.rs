@@ -51,7 +51,9 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> Result<ExitCode, Failure>
         ("expire", _) => total(shards, Cache::expire, "expired", out),
         ("cull", _) => total(shards, Cache::cull, "culled", out),
         ("evict", Some(tag)) => total(shards, |c| c.evict(tag.clone()), "evicted", out),
-        _ => total(shards, Cache::clear, "cleared", out),
+        ("clear", _) => total(shards, Cache::clear, "cleared", out),
+        // Never reached: every known command is matched above.
+        _ => Err(Failure::Usage(format!("unknown command {:?}", args.command))),
     }
 }
 
