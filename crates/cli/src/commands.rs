@@ -53,7 +53,10 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> Result<ExitCode, Failure>
         ("evict", Some(tag)) => total(shards, |c| c.evict(tag.clone()), "evicted", out),
         ("clear", _) => total(shards, Cache::clear, "cleared", out),
         // Never reached: every known command is matched above.
-        _ => Err(Failure::Usage(format!("unknown command {:?}", args.command))),
+        _ => Err(Failure::Usage(format!(
+            "unknown command {:?}",
+            args.command
+        ))),
     }
 }
 
