@@ -57,6 +57,11 @@
 //!
 //! The engine's documentation (format, durability, size limits, processes)
 //! is in [`shard`]; sharding in [`fanout`].
+//!
+//! To look into a cache directory from the shell (entries, volume, keys,
+//! values; `check --fix` to repair), install the `diskcache` command from
+//! the `diskcache-cli` package; it reads python-diskcache's directories
+//! too.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
