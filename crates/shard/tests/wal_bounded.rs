@@ -10,8 +10,11 @@ use diskcache_shard::Cache;
 const HELPER: &str = env!("CARGO_BIN_EXE_shard-test-helper");
 
 /// Far above the ~33 MiB the log reaches between restarts, far below what
-/// it reaches without them (hundreds of MiB within seconds).
-const BOUND: u64 = 96 << 20;
+/// it reaches without them (about 1 GiB within seconds), and the bound the
+/// stress harness holds the log to. While the disk is slow, the log grows
+/// on during each checkpoint: one CI run on this shared machine saw
+/// 106 MiB, over the 96 MiB this bound was first set to.
+const BOUND: u64 = 128 << 20;
 
 #[test]
 fn log_stays_bounded_while_two_processes_write() -> Result<(), Box<dyn std::error::Error>> {
