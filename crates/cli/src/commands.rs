@@ -3,43 +3,84 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use diskcache::{Cache, Problem};
+use diskcache::{Cache, Key, Problem};
 
 use crate::show::{Shown, key_arg, parse_key, to_hex};
 use crate::target::Target;
 use crate::{Args, Failure};
 
+/// A command with its arguments checked, before anything is opened.
+enum Action {
+    Info { json: bool },
+    Check { fix: bool },
+    Keys { reverse: bool, limit: Option<u64> },
+    Get { key: Key, hex: bool },
+    Delete(Key),
+    Expire,
+    Cull,
+    Evict(Key),
+    Clear,
+}
+
+impl Action {
+    fn from_args(args: &Args) -> Result<Action, Failure> {
+        // The one further word a command takes, as a key (or tag).
+        let key = |what: &str, options: &[&str]| -> Result<Key, Failure> {
+            args.only(options)?;
+            parse_key(args.word(what)?)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", args.command)))
+        };
+        // A command that takes no further word, and only `options`.
+        let bare = |options: &[&str], action: Action| -> Result<Action, Failure> {
+            args.only(options)?;
+            args.no_words()?;
+            Ok(action)
+        };
+        match args.command.as_str() {
+            "info" => bare(
+                &["--json"],
+                Action::Info {
+                    json: args.flag("--json"),
+                },
+            ),
+            "check" => bare(
+                &["--fix"],
+                Action::Check {
+                    fix: args.flag("--fix"),
+                },
+            ),
+            "keys" => bare(
+                &["--reverse", "--limit"],
+                Action::Keys {
+                    reverse: args.flag("--reverse"),
+                    limit: args.limit,
+                },
+            ),
+            "get" => Ok(Action::Get {
+                key: key("key", &["--hex"])?,
+                hex: args.flag("--hex"),
+            }),
+            "delete" => Ok(Action::Delete(key("key", &[])?)),
+            "expire" => bare(&[], Action::Expire),
+            "cull" => bare(&[], Action::Cull),
+            "evict" => Ok(Action::Evict(key("tag", &[])?)),
+            "clear" => bare(&[], Action::Clear),
+            other => Err(Failure::Usage(format!("unknown command {other:?}"))),
+        }
+    }
+}
+
 /// Runs the command `args` names.
 pub(crate) fn run(args: &Args, out: &mut dyn Write) -> Result<ExitCode, Failure> {
-    let known = [
-        "info", "check", "keys", "get", "delete", "expire", "cull", "evict", "clear",
-    ];
-    if !known.contains(&args.command.as_str()) {
-        return Err(Failure::Usage(format!(
-            "unknown command {:?}",
-            args.command
-        )));
-    }
-    // Check the rest of the command line before opening anything.
-    let key = match args.command.as_str() {
-        "get" | "delete" => Some(args.word("key")?),
-        "evict" => Some(args.word("tag")?),
-        _ => {
-            args.no_words()?;
-            None
-        }
-    };
-    let key = key
-        .map(|k| parse_key(k).map_err(|e| Failure::Usage(format!("{}: {e}", args.command))))
-        .transpose()?;
+    let action = Action::from_args(args)?;
     let target = Target::open(&args.dir).map_err(Failure::Error)?;
     let shards = target.shards.iter().map(|(_, c)| c);
-    match (args.command.as_str(), key) {
-        ("info", _) => crate::info::print(&target, args.flag("--json"), out),
-        ("check", _) => check(&target, args.flag("--fix"), out),
-        ("keys", _) => keys(&target, args.flag("--reverse"), args.limit, out),
-        ("get", Some(key)) => get(&target, &key, args.flag("--hex"), out),
-        ("delete", Some(key)) => {
+    match action {
+        Action::Info { json } => crate::info::print(&target, json, out),
+        Action::Check { fix } => check(&target, fix, out),
+        Action::Keys { reverse, limit } => keys(&target, reverse, limit, out),
+        Action::Get { key, hex } => get(&target, &key, hex, out),
+        Action::Delete(key) => {
             for cache in shards {
                 if cache.delete(&key)? {
                     writeln!(out, "deleted {}", key_arg(&key))?;
@@ -48,19 +89,14 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> Result<ExitCode, Failure>
             }
             not_found(&key)
         }
-        ("expire", _) => total(shards, Cache::expire, "expired", out),
-        ("cull", _) => total(shards, Cache::cull, "culled", out),
-        ("evict", Some(tag)) => total(shards, |c| c.evict(tag.clone()), "evicted", out),
-        ("clear", _) => total(shards, Cache::clear, "cleared", out),
-        // Never reached: every known command is matched above.
-        _ => Err(Failure::Usage(format!(
-            "unknown command {:?}",
-            args.command
-        ))),
+        Action::Expire => total(shards, Cache::expire, "expired", out),
+        Action::Cull => total(shards, Cache::cull, "culled", out),
+        Action::Evict(tag) => total(shards, |c| c.evict(tag.clone()), "evicted", out),
+        Action::Clear => total(shards, Cache::clear, "cleared", out),
     }
 }
 
-fn not_found(key: &diskcache::Key) -> Result<ExitCode, Failure> {
+fn not_found(key: &Key) -> Result<ExitCode, Failure> {
     eprintln!("diskcache: no entry {}", key_arg(key));
     Ok(ExitCode::from(1))
 }
@@ -147,12 +183,7 @@ fn keys(
     Ok(ExitCode::SUCCESS)
 }
 
-fn get(
-    target: &Target,
-    key: &diskcache::Key,
-    hex: bool,
-    out: &mut dyn Write,
-) -> Result<ExitCode, Failure> {
+fn get(target: &Target, key: &Key, hex: bool, out: &mut dyn Write) -> Result<ExitCode, Failure> {
     for (_, cache) in &target.shards {
         match cache.read(key) {
             Ok(None) => continue,

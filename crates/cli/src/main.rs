@@ -72,8 +72,9 @@ impl From<diskcache::Error> for Failure {
     }
 }
 
-/// A parsed command line: the command, its directory, further words and
-/// `--` flags (with the value of `--limit`).
+/// A command line split up: the command, its directory, further words and
+/// `--` options (with the value of `--limit`); which of them a command
+/// takes is checked by [`commands`].
 struct Args {
     command: String,
     dir: PathBuf,
@@ -83,15 +84,11 @@ struct Args {
 }
 
 impl Args {
-    fn parse(
-        raw: Vec<String>,
-        allowed: &dyn Fn(&str) -> &'static [&'static str],
-    ) -> Result<Args, Failure> {
+    fn parse(raw: Vec<String>) -> Result<Args, Failure> {
         let mut raw = raw.into_iter();
         let command = raw
             .next()
             .ok_or_else(|| Failure::Usage("no command".into()))?;
-        let allowed = allowed(&command);
         let (mut words, mut flags, mut limit) = (Vec::new(), Vec::new(), None);
         let mut literal = false;
         while let Some(arg) = raw.next() {
@@ -99,15 +96,14 @@ impl Args {
                 words.push(arg);
             } else if arg == "--" {
                 literal = true;
-            } else if !allowed.contains(&arg.as_str()) {
-                return Err(Failure::Usage(format!("{command}: unknown option {arg}")));
-            } else if arg == "--limit" {
-                let value = raw.next().unwrap_or_default();
-                let n = value
-                    .parse()
-                    .map_err(|_| Failure::Usage(format!("--limit {value:?}: not a count")))?;
-                limit = Some(n);
             } else {
+                if arg == "--limit" {
+                    let value = raw.next().unwrap_or_default();
+                    let n = value
+                        .parse()
+                        .map_err(|_| Failure::Usage(format!("--limit {value:?}: not a count")))?;
+                    limit = Some(n);
+                }
                 flags.push(arg);
             }
         }
@@ -126,6 +122,17 @@ impl Args {
 
     fn flag(&self, name: &str) -> bool {
         self.flags.iter().any(|f| f == name)
+    }
+
+    /// Fails on any `--` option but `allowed`.
+    fn only(&self, allowed: &[&str]) -> Result<(), Failure> {
+        match self.flags.iter().find(|f| !allowed.contains(&f.as_str())) {
+            None => Ok(()),
+            Some(flag) => Err(Failure::Usage(format!(
+                "{}: unknown option {flag}",
+                self.command
+            ))),
+        }
     }
 
     /// The one further word the command takes (a key or a tag).
@@ -148,17 +155,6 @@ impl Args {
     }
 }
 
-/// The options each command takes.
-fn options(command: &str) -> &'static [&'static str] {
-    match command {
-        "info" => &["--json"],
-        "check" => &["--fix"],
-        "keys" => &["--reverse", "--limit"],
-        "get" => &["--hex"],
-        _ => &[],
-    }
-}
-
 fn run(raw: Vec<String>, out: &mut dyn Write) -> Result<ExitCode, Failure> {
     if matches!(
         raw.first().map(String::as_str),
@@ -167,7 +163,7 @@ fn run(raw: Vec<String>, out: &mut dyn Write) -> Result<ExitCode, Failure> {
         writeln!(out, "{USAGE}")?;
         return Ok(ExitCode::SUCCESS);
     }
-    let args = Args::parse(raw, &options)?;
+    let args = Args::parse(raw)?;
     commands::run(&args, out)
 }
 
