@@ -276,13 +276,18 @@ fn run(weak: &Weak<Inner>, wake: &mpsc::Receiver<()>) {
 
 impl Checkpointer {
     /// The background thread's work: a passive checkpoint, then a restart of
-    /// a long log (see the module docs). True when a restart that was due
-    /// could not run, so the thread should pause before the next try.
+    /// a long log (see the module docs). True when the thread should pause
+    /// before it tries again.
     fn catch_up(&self, conn: &Connection) -> bool {
         let frames = self.frames.load(Ordering::Relaxed);
-        let Some(passive) = self.passive(conn, frames) else {
-            return false;
-        };
+        self.passive(conn, frames)
+            .is_some_and(|passive| self.restart(conn, &passive))
+    }
+
+    /// Restarts the log after `passive`, if it is long; true when a restart
+    /// that had copied the whole log could not run, so that the thread
+    /// should pause before it tries again.
+    fn restart(&self, conn: &Connection, passive: &Checkpointed) -> bool {
         if passive.log < i64::from(self.frames_contended) {
             return false;
         }
@@ -300,7 +305,7 @@ impl Checkpointer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Cache, Result};
+    use crate::{Cache, Error, Result};
 
     /// Passive checkpoints this handle's process has run.
     fn runs(cache: &Cache) -> u64 {
@@ -346,13 +351,63 @@ mod tests {
         std::thread::sleep(STALL_RETRY + Duration::from_millis(50));
         cache.set("last", &2_i64)?;
         assert_eq!(runs(&cache), held + 1);
-        let stalled = *cache
+        assert_eq!(*stalled(&cache), None, "the log was not copied back");
+        Ok(())
+    }
+
+    /// The record of the last checkpoint that could not copy the whole log.
+    fn stalled(cache: &Cache) -> std::sync::MutexGuard<'_, Option<(i64, Instant)>> {
+        cache
             .inner
             .checkpointer
             .stalled
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        assert_eq!(stalled, None, "the log was not copied back");
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The log's length after the next commit: short once it restarted.
+    fn log_after_a_set(cache: &Cache) -> Result<i64> {
+        cache.set("probe", &0_i64)?;
+        let conn = cache.inner.conns.get()?;
+        Ok(run_checkpoint(&conn, "PASSIVE")?.log)
+    }
+
+    #[test]
+    fn a_reader_gone_by_the_restart_does_not_keep_the_log_long() -> Result<()> {
+        let cache = Cache::builder().open_temp()?;
+        cache.set("first", &1_i64)?;
+        let reader = Connection::open(cache.directory().join("cache.db"))?;
+        reader.execute_batch("BEGIN")?;
+        reader.query_row("SELECT count(*) FROM Cache", [], |r| r.get::<_, i64>(0))?;
+        let value = vec![7_u8; 600];
+        for i in 0..3000 {
+            cache.set(&i, &value)?;
+        }
+        let checkpointer = &cache.inner.checkpointer;
+        let conn = cache.inner.conns.get()?;
+        *stalled(&cache) = None;
+        let frames = i64::from(checkpointer.frames_contended);
+        let short = checkpointer
+            .passive(&conn, frames)
+            .ok_or_else(|| Error::invalid("no checkpoint ran"))?;
+        assert!(short.log >= frames && short.copied < short.log);
+
+        // The reader still there: the restart gives up within its probe and
+        // the log stays long.
+        assert!(!checkpointer.restart(&conn, &short));
+        drop(conn);
+        assert!(log_after_a_set(&cache)? >= frames);
+
+        // The reader gone by the time of the restart, as another writer's
+        // transaction is: the log starts over.
+        reader.execute_batch("COMMIT")?;
+        drop(reader);
+        let conn = cache.inner.conns.get()?;
+        assert!(!checkpointer.restart(&conn, &short));
+        drop(conn);
+        assert_eq!(*stalled(&cache), None);
+        let log = log_after_a_set(&cache)?;
+        assert!(log < 100, "the log is still {log} frames long");
         Ok(())
     }
 }
