@@ -325,12 +325,12 @@ mod tests {
         assert_eq!((large.frames_inline, large.frames_contended), (62, 500));
     }
 
-    #[test]
-    fn a_held_snapshot_does_not_make_every_commit_checkpoint() -> Result<()> {
+    /// A cache whose log grew long behind a reader that began on a fully
+    /// checkpointed log and still holds its snapshot, keeping every
+    /// checkpoint from copying anything until it ends; and that reader.
+    fn long_log_behind_a_reader() -> Result<(Cache, Connection)> {
         let cache = Cache::builder().open_temp()?;
         cache.set("first", &1_i64)?;
-        // A reader that began on a fully checkpointed log keeps every
-        // checkpoint from copying anything until it ends.
         let reader = Connection::open(cache.directory().join("cache.db"))?;
         reader.execute_batch("BEGIN")?;
         reader.query_row("SELECT count(*) FROM Cache", [], |r| r.get::<_, i64>(0))?;
@@ -338,6 +338,12 @@ mod tests {
         for i in 0..3000 {
             cache.set(&i, &value)?;
         }
+        Ok((cache, reader))
+    }
+
+    #[test]
+    fn a_held_snapshot_does_not_make_every_commit_checkpoint() -> Result<()> {
+        let (cache, reader) = long_log_behind_a_reader()?;
         let log = cache.inner.checkpointer.frames.load(Ordering::Relaxed);
         assert!(log > 8 * 1000, "log only {log} frames long");
         // Without the back-off, every commit past the first 1000 frames
@@ -374,15 +380,7 @@ mod tests {
 
     #[test]
     fn a_reader_gone_by_the_restart_does_not_keep_the_log_long() -> Result<()> {
-        let cache = Cache::builder().open_temp()?;
-        cache.set("first", &1_i64)?;
-        let reader = Connection::open(cache.directory().join("cache.db"))?;
-        reader.execute_batch("BEGIN")?;
-        reader.query_row("SELECT count(*) FROM Cache", [], |r| r.get::<_, i64>(0))?;
-        let value = vec![7_u8; 600];
-        for i in 0..3000 {
-            cache.set(&i, &value)?;
-        }
+        let (cache, reader) = long_log_behind_a_reader()?;
         let checkpointer = &cache.inner.checkpointer;
         let conn = cache.inner.conns.get()?;
         *stalled(&cache) = None;
