@@ -253,6 +253,8 @@ fn run_checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<Checkpointe
 }
 
 fn run(weak: &Weak<Inner>, wake: &mpsc::Receiver<()>) {
+    // Nothing on this thread may hold writers up for long.
+    crate::busy::set_timeout(RESTART_WAIT);
     let mut done = 0;
     loop {
         if let Err(RecvTimeoutError::Disconnected) = wake.recv_timeout(IDLE) {
