@@ -12,8 +12,11 @@
 //! A fourth run repeats the single shard while a reader holds one read
 //! transaction open throughout, so that no checkpoint can pass its snapshot:
 //! the writers must not stall on the cache's attempts to restart the log.
-//! The last three runs repeat the first three on caches created with 1 KiB
-//! pages instead of 4 KiB (`CacheBuilder::sqlite_page_size`).
+//! Then the first three runs are repeated on caches created with 1 KiB
+//! pages instead of 4 KiB (`CacheBuilder::sqlite_page_size`), the first two
+//! with 2 KiB pages, and the first three with `Synchronous::Off` (no fsync
+//! at all, so the disk sets no limit: what is left is the cost of writers
+//! sharing a database).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -200,6 +203,9 @@ fn main() -> Res<()> {
         ("own-shard@1024", "a shard per writer, 1 KiB pages"),
         ("shard@2048", "shard set, 2 KiB pages"),
         ("fanout8@2048", "fanout(8) set, 2 KiB pages"),
+        ("shard-nosync", "shard set, no fsync"),
+        ("fanout8-nosync", "fanout(8) set, no fsync"),
+        ("own-shard-nosync", "a shard per writer, no fsync"),
     ] {
         let (s, tput) = contend(kind, ops, workers)?;
         let (m, p90, p99) = s.summary();
@@ -244,6 +250,13 @@ fn main() -> Res<()> {
         ratio("fanout8@2048", "shard@2048"),
         ratio("shard@2048", "shard"),
         ratio("fanout8@2048", "fanout8")
+    );
+    println!(
+        "with no fsync: fanout(8) / shard {:.2}x, a shard per writer / shard {:.2}x, \
+         a shard per writer / fanout(8) {:.2}x",
+        ratio("fanout8-nosync", "shard-nosync"),
+        ratio("own-shard-nosync", "shard-nosync"),
+        ratio("own-shard-nosync", "fanout8-nosync")
     );
     Ok(())
 }

@@ -36,12 +36,17 @@ pub enum System {
 impl System {
     /// Opens `kind` in `dir`: `shard`, `fanoutN` (N shards) or `floor`
     /// (in `dir/floor.db`). A cache kind may end in `-nomemo` (the read
-    /// memo off) and then in `@BYTES`, the SQLite page size of a new cache
-    /// (`shard@1024`, `fanout8-nomemo@1024`).
+    /// memo off), then in `-nosync` (`Synchronous::Off`: no fsync at all),
+    /// and then in `@BYTES`, the SQLite page size of a new cache
+    /// (`shard@1024`, `fanout8-nomemo@1024`, `shard-nosync`).
     pub fn open(kind: &str, dir: &Path) -> Res<System> {
         let (kind, builder) = match kind.split_once('@') {
             Some((kind, bytes)) => (kind, Cache::builder().sqlite_page_size(bytes.parse()?)),
             None => (kind, Cache::builder()),
+        };
+        let (kind, builder) = match kind.strip_suffix("-nosync") {
+            Some(kind) => (kind, builder.synchronous(diskcache_shard::Synchronous::Off)),
+            None => (kind, builder),
         };
         let (kind, builder) = match kind.strip_suffix("-nomemo") {
             Some(kind) => (kind, builder.memo_bytes(0)),
