@@ -27,7 +27,7 @@
 //! grow without end (measured: 2 GiB in 10 s for a 1.5 MiB database, two
 //! writer processes on one cache, every read slowed by the long log). So
 //! when the log is still [`LOG_BYTES_CONTENDED`] long after a passive
-//! checkpoint that copied all of it, the thread follows it with a `RESTART`
+//! checkpoint, the thread follows it with a `RESTART`
 //! checkpoint: it takes the write lock, copies the few frames committed
 //! since, waits for readers to leave the log, and lets the next writer start
 //! it over. Writers wait for it, so it may wait for the lock and for readers
@@ -44,7 +44,8 @@
 //! checkpoint fell short, as this did first, let the log double after each
 //! miss: two writer processes on one cache, where one in seven passive
 //! checkpoints meets the other writer's open transaction, grew it to
-//! 164 MiB; with the probe it peaked at 46-51 MiB in nine runs of ten.)
+//! 72-164 MiB; with the probe it peaked at 45-66 MiB, median 48, in ten
+//! runs.)
 //!
 //! A reader holding an old snapshot also makes passive checkpoints futile:
 //! each one still sorts the whole log's frame list before finding it may
