@@ -44,7 +44,7 @@
 //! checkpoint fell short, as this did first, let the log double after each
 //! miss: two writer processes on one cache, where one in seven passive
 //! checkpoints meets the other writer's open transaction, grew it to
-//! 72-164 MiB; with the probe it peaked at 45-66 MiB, median 48, in ten
+//! 48-164 MiB; with the probe it peaked at 45-66 MiB, median 48, in ten
 //! runs.)
 //!
 //! A reader holding an old snapshot also makes passive checkpoints futile:
