@@ -14,7 +14,7 @@ const HELPER: &str = env!("CARGO_BIN_EXE_shard-test-helper");
 /// far below what it reaches without restarts (about 1 GiB within seconds),
 /// and the bound the stress harness holds the log to. A restart skipped
 /// whenever the other writer's transaction was open let the log double:
-/// 72-122 MiB, and one CI run saw 106 MiB, over the 96 MiB this bound was
+/// 48-164 MiB, and one CI run saw 106 MiB, over the 96 MiB this bound was
 /// first set to.
 const BOUND: u64 = 128 << 20;
 
