@@ -202,12 +202,14 @@ fn stampede_recomputes_early_as_expiry_nears() -> TestResult {
     );
     // 50 ms before expiry a call recomputes with probability e^-0.5 (61%):
     // of 20 calls, at least one does.
+    // (On a machine so loaded that the entry has already expired, every
+    // call below finds it missing and recomputes.)
     let key: Key = memo.key(&1)?;
-    let expires = cache
+    let until = cache
         .get_entry::<(u32, f64)>(&key)?
         .and_then(|e| e.expire_time)
-        .ok_or("no expiry")?;
-    let until = expires.duration_since(std::time::SystemTime::now())?;
+        .and_then(|t| t.duration_since(std::time::SystemTime::now()).ok())
+        .unwrap_or_default();
     std::thread::sleep(until.saturating_sub(Duration::from_millis(50)));
     let before = computed.load(Ordering::SeqCst);
     for _ in 0..20 {
