@@ -41,8 +41,9 @@ pub fn make(key: &str, writer: u32, seq: u64, len: usize) -> Vec<u8> {
     out
 }
 
-/// Checks that `bytes` is a whole value some writer stored under `key`.
-pub fn check(key: &str, bytes: &[u8]) -> Result<(), String> {
+/// Checks that `bytes` is a whole value some writer stored under `key`;
+/// gives that writer and its sequence number.
+pub fn check(key: &str, bytes: &[u8]) -> Result<(u32, u64), String> {
     let field = |at: usize, n: usize| {
         bytes
             .get(at..at + n)
@@ -77,7 +78,7 @@ pub fn check(key: &str, bytes: &[u8]) -> Result<(), String> {
             "{key}: payload differs from what writer {writer} wrote as {seq}"
         ));
     }
-    Ok(())
+    Ok((writer, seq))
 }
 
 #[cfg(test)]
@@ -87,7 +88,7 @@ mod tests {
     #[test]
     fn whole_values_pass_and_damaged_ones_do_not() {
         let v = make("k1", 3, 9, 1000);
-        assert_eq!(check("k1", &v), Ok(()));
+        assert_eq!(check("k1", &v), Ok((3, 9)));
         assert!(check("k2", &v).is_err());
         assert!(check("k1", &v[..v.len() - 1]).is_err());
         let mut flipped = v.clone();
