@@ -278,9 +278,22 @@ impl FanoutCache {
         or_timeout(self.queue_shard(prefix)?.peek(prefix, side), None)
     }
 
-    /// Runs `f` as one atomic unit over every shard: all shards are locked,
-    /// always in shard order (so two transactions cannot deadlock), for the
-    /// whole call. Operations of this cache inside `f` join the transaction.
+    /// Runs `f` as one unit over every shard: all shards are locked, always
+    /// in shard order (so two transactions cannot deadlock), for the whole
+    /// call. Operations of this cache inside `f` join the transaction: no
+    /// other reader or writer sees any of them before `f` returns, and if
+    /// `f` fails, none is kept.
+    ///
+    /// Each shard is its own database, so the shards commit one after the
+    /// other, the last shard first: for that moment a reader may find some
+    /// shards' writes and not yet the others'. A crash (or an I/O error)
+    /// between two of those commits keeps the writes of the shards already
+    /// committed and loses the others: every shard stays consistent, but
+    /// the transaction is not atomic across shards then (SQLite's own
+    /// transactions over attached databases in WAL mode are not either). Writes that must
+    /// stand or fall together across a crash belong on one shard: a
+    /// [`Cache::transact`] on [`shard_for`](Self::shard_for) the key, or a
+    /// named [`cache`](Self::cache).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
