@@ -100,9 +100,13 @@ fn python_reads_what_rust_wrote() -> TestResult {
         cache.push(&"q1", Some("jobs"), Side::Back)?;
         cache.push(&"q2", Some("jobs"), Side::Back)?;
         cache.set("counter", &10)?;
+        cache.set_size_limit(123_456_789)?;
         std::thread::sleep(Duration::from_millis(10));
     }
+    let open = Cache::open(dir.path())?;
     run_python(&py, "read", dir.path())?;
+    assert_eq!(open.settings().cull_limit, 10);
+    assert_eq!(open.reload_settings()?.cull_limit, 7);
 
     // And what Python then wrote into our directory reads back here.
     let cache = Cache::open(dir.path())?;

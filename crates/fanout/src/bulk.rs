@@ -87,12 +87,51 @@ impl FanoutCache {
         self.sum_stats(Cache::stats)
     }
 
-    /// Turns statistics on or off in every shard.
-    pub fn set_statistics(&self, on: bool) -> Result<()> {
+    /// Runs `f` on every shard, in shard order.
+    fn each(&self, f: impl Fn(&Cache) -> diskcache_shard::Result<()>) -> Result<()> {
         for shard in self.shards() {
-            shard.set_statistics(on)?;
+            f(shard)?;
         }
         Ok(())
+    }
+
+    /// Turns statistics on or off in every shard.
+    pub fn set_statistics(&self, on: bool) -> Result<()> {
+        self.each(|s| s.set_statistics(on))
+    }
+
+    /// Changes the size limit of the whole cache: each shard gets an equal
+    /// share, as at opening, and culls its own (see
+    /// [`Cache::set_size_limit`]).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskcache_fanout::FanoutCache::builder().shards(4).open(dir.path())?;
+    /// cache.set_size_limit(64 << 20)?;
+    /// assert_eq!(cache.shards()[3].settings().size_limit, 16 << 20);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_size_limit(&self, bytes: u64) -> Result<()> {
+        let share = bytes / self.shards().len().max(1) as u64;
+        self.each(|s| s.set_size_limit(share))
+    }
+
+    /// Changes how many entries one write may cull, in every shard (see
+    /// [`Cache::set_cull_limit`]).
+    pub fn set_cull_limit(&self, entries: u64) -> Result<()> {
+        self.each(|s| s.set_cull_limit(entries))
+    }
+
+    /// Changes the size from which values go to files, in every shard (see
+    /// [`Cache::set_min_file_size`]).
+    pub fn set_min_file_size(&self, bytes: u64) -> Result<()> {
+        self.each(|s| s.set_min_file_size(bytes))
+    }
+
+    /// Reads every shard's changeable settings again (see
+    /// [`Cache::reload_settings`]).
+    pub fn reload_settings(&self) -> Result<()> {
+        self.each(|s| s.reload_settings().map(drop))
     }
 
     /// Sets every shard's counts to zero, returning their sum as it was.

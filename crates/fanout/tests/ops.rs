@@ -127,6 +127,17 @@ fn the_size_limit_is_split_and_each_shard_culls() -> TestResult {
     }
     let volume = cache.volume()?;
     assert!(volume <= limit + limit / 4, "volume {volume} over {limit}");
+
+    // Halved while open: split again, and a cull brings every shard under.
+    cache.set_size_limit(limit / 2)?;
+    cache.cull()?;
+    let volume = cache.volume()?;
+    assert!(volume <= limit / 2, "volume {volume} over {}", limit / 2);
+    drop(cache);
+    let reopened = FanoutCache::open(dir.path())?;
+    for shard in reopened.shards() {
+        assert_eq!(shard.settings().size_limit, limit / 8);
+    }
     Ok(())
 }
 

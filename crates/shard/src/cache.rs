@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::types::Value;
@@ -17,6 +17,7 @@ use crate::files;
 use crate::headroom::Headroom;
 use crate::memo::Memo;
 use crate::settings::{EvictionPolicy, JournalMode, Settings};
+use crate::tune::Tunables;
 use crate::{busy, schema};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -42,9 +43,10 @@ pub(crate) struct Inner {
     pub(crate) id: u64,
     pub(crate) dir: PathBuf,
     pub(crate) conns: Connections,
+    /// The settings as opened; those a handle may change while open are
+    /// in `tunables`.
     pub(crate) settings: Settings,
-    pub(crate) statistics: AtomicBool,
-    pub(crate) tag_index: AtomicBool,
+    pub(crate) tunables: Tunables,
     pub(crate) page_size: u64,
     pub(crate) timeout: Duration,
     pub(crate) retry: bool,
@@ -54,10 +56,6 @@ pub(crate) struct Inner {
     /// What the last cull found, to skip the next ones while they cannot
     /// find anything.
     pub(crate) headroom: Headroom,
-    /// The expired-rows query of a cull on write. LIMITs are literals
-    /// throughout: SQLite plans with the LIMIT's value, so a bound LIMIT
-    /// makes it re-prepare the statement whenever the value changes.
-    pub(crate) cull_expired_sql: String,
 }
 
 impl Drop for Inner {
@@ -179,16 +177,10 @@ impl Cache {
             },
         );
         let conns = Connections::new(db, settings.connection_pragmas(), timeout);
-        let cull_expired_sql = format!(
-            "SELECT rowid, filename FROM Cache WHERE expire_time IS NOT NULL \
-             AND expire_time < ?1 ORDER BY expire_time LIMIT {}",
-            settings.cull_limit
-        );
         Ok(Cache {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                statistics: AtomicBool::new(settings.statistics),
-                tag_index: AtomicBool::new(settings.tag_index),
+                tunables: Tunables::new(&settings),
                 dir,
                 conns,
                 settings,
@@ -199,7 +191,6 @@ impl Cache {
                 checkpointer: Checkpointer::new(page_size),
                 memo,
                 headroom: Headroom::default(),
-                cull_expired_sql,
             }),
         })
     }
@@ -217,8 +208,7 @@ impl Cache {
     /// The settings in force.
     pub fn settings(&self) -> Settings {
         let mut s = self.inner.settings.clone();
-        s.statistics = self.inner.statistics.load(Ordering::Relaxed);
-        s.tag_index = self.inner.tag_index.load(Ordering::Relaxed);
+        self.inner.tunables.fill(&mut s);
         s
     }
 

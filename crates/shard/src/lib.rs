@@ -46,7 +46,10 @@
 //! The size limit is soft: each write culls at most `cull_limit` entries, so
 //! the volume can exceed the limit briefly under bursts. A write never
 //! evicts the entry it just stored unless that entry alone reaches the
-//! limit.
+//! limit. The size and cull limits can change while the cache is open
+//! ([`Cache::set_size_limit`], [`Cache::set_cull_limit`]); other handles
+//! pick a change up when they open the directory or call
+//! [`Cache::reload_settings`].
 //!
 //! # Processes
 //!
@@ -99,6 +102,7 @@ mod row;
 mod schema;
 mod seq;
 mod settings;
+mod tune;
 mod txn;
 
 pub use builder::CacheBuilder;

@@ -15,12 +15,22 @@ use crate::txn::TxnState;
 
 /// Rows removed per transaction by the bulk operations, so that other
 /// writers get the lock between batches. It appears as a literal `LIMIT 100`
-/// in their queries (see `Inner::cull_expired_sql` for why).
+/// in their queries: SQLite plans with the LIMIT's value, so a bound LIMIT
+/// makes it prepare the statement again whenever the value changes.
 const BATCH: i64 = 100;
 
 /// The query selecting up to `limit` rows in policy order, skipping `?1`.
 fn policy_select(column: &str, limit: i64) -> String {
     format!("SELECT rowid, filename FROM Cache WHERE rowid != ?1 ORDER BY {column} LIMIT {limit}")
+}
+
+/// The query selecting up to `limit` rows expired before `?1`, earliest
+/// first.
+fn expired_select(limit: i64) -> String {
+    format!(
+        "SELECT rowid, filename FROM Cache WHERE expire_time IS NOT NULL \
+         AND expire_time < ?1 ORDER BY expire_time LIMIT {limit}"
+    )
 }
 
 /// Hit and miss counts (see [`Cache::stats`]).
@@ -66,14 +76,14 @@ impl Cache {
         key: &Key,
         written: Written<'_>,
     ) -> Result<()> {
-        let settings = &self.inner.settings;
+        let size_limit = self.inner.tunables.size();
         let now = put.now;
         let size = put.stored.size;
-        let mut limit = i64::try_from(settings.cull_limit).unwrap_or(i64::MAX);
+        let mut limit = i64::try_from(self.inner.tunables.cull()).unwrap_or(i64::MAX);
         if limit == 0 {
             return Ok(());
         }
-        let order = settings.eviction_policy.order_column();
+        let order = self.inner.settings.eviction_policy.order_column();
         let write = headroom::Write {
             now,
             // The value, and the key in the row and in the key's index.
@@ -86,7 +96,7 @@ impl Cache {
                     .map_or(0, |t| 2 * t.stored_len() as u64),
             page_size: self.inner.page_size,
             expire: put.opts.expire_time(now),
-            limit: order.map_or(u64::MAX, |_| settings.size_limit),
+            limit: order.map_or(u64::MAX, |_| size_limit),
         };
         if self
             .inner
@@ -99,21 +109,21 @@ impl Cache {
         // volume at the limit? The deletes run only when there is work.
         let (earliest, volume) = self.cull_probe(conn)?;
         let expired = earliest.is_some_and(|t| t < now);
-        let full = order.is_some() && volume >= settings.size_limit;
+        let full = order.is_some() && volume >= size_limit;
         st.headroom.probed(earliest, volume, expired || full);
         if expired {
-            limit -= delete_selected(conn, st, &self.inner.cull_expired_sql, params![now])?;
+            limit -= delete_selected(conn, st, &expired_select(limit), params![now])?;
         }
         let Some(column) = order else {
             return Ok(());
         };
-        if limit <= 0 || volume < settings.size_limit {
+        if limit <= 0 || volume < size_limit {
             return Ok(());
         }
         // Expired rows just deleted free no pages until commit; the volume
         // probed before them is still the one to compare.
         self.apply_pending(conn)?;
-        let keep = if u64::try_from(size).unwrap_or(0) > settings.size_limit {
+        let keep = if u64::try_from(size).unwrap_or(0) > size_limit {
             0
         } else {
             match written {
@@ -202,7 +212,7 @@ impl Cache {
             return Ok(removed);
         };
         let select = policy_select(column, BATCH);
-        let size_limit = self.inner.settings.size_limit;
+        let size_limit = self.inner.tunables.size();
         loop {
             let n = self.write(|conn, st| {
                 if self.volume_in(conn)? < size_limit {
@@ -253,20 +263,6 @@ impl Cache {
         })
     }
 
-    /// Turns statistics on or off (stored for every handle that opens the
-    /// directory afterwards).
-    pub fn set_statistics(&self, on: bool) -> Result<()> {
-        self.write(|conn, _| {
-            conn.execute(
-                "UPDATE Settings SET value = ?1 WHERE key = 'statistics'",
-                [i64::from(on)],
-            )?;
-            Ok(())
-        })?;
-        self.inner.statistics.store(on, Ordering::Relaxed);
-        Ok(())
-    }
-
     /// Sets the hit and miss counts to zero, returning them as they were.
     pub fn reset_stats(&self) -> Result<Stats> {
         self.flush_pending()?;
@@ -309,7 +305,7 @@ impl Cache {
             )?;
             Ok(())
         })?;
-        self.inner.tag_index.store(on, Ordering::Relaxed);
+        self.inner.tunables.tag_index.store(on, Ordering::Relaxed);
         Ok(())
     }
 

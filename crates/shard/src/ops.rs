@@ -2,7 +2,6 @@
 //! delete, pop, incr/decr and len.
 
 use std::io::Read;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rusqlite::params;
@@ -284,7 +283,7 @@ impl Cache {
 
     /// Notes a read for statistics and the access-ordered policies.
     fn record_read(&self, hit: Option<i64>, now: f64) {
-        let stats = self.inner.statistics.load(Ordering::Relaxed);
+        let stats = self.inner.tunables.statistics();
         let track = self.policy().tracks_access();
         if !stats && !track {
             return;

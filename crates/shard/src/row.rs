@@ -154,7 +154,7 @@ pub(crate) fn decode_file<V: DeserializeOwned + 'static>(mode: i64, bytes: Vec<u
 impl Cache {
     /// Encodes a value for a row, writing its file first when it is large.
     pub(crate) fn store(&self, value: Key) -> Result<Stored> {
-        let min = self.inner.settings.disk_min_file_size;
+        let min = self.inner.tunables.min_file();
         let durable = self.inner.settings.sqlite_synchronous == Synchronous::Full;
         let (mode, bytes) = match value {
             Key::Int(i) => return Ok(raw_stored(Value::Integer(i))),

@@ -7,6 +7,7 @@
 //! - `churn <dir> <id> <n>`: `n` sets of 100-byte values over 2000 keys,
 //!   as fast as it can.
 //! - `set <dir> <key> <n>`: store the integer `n` under `key`.
+//! - `limit <dir> <bytes>`: change the cache's size limit to `bytes`.
 
 use std::io::Write;
 use std::time::Duration;
@@ -57,6 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let n: i64 = arg(4)?.parse()?;
             cache.set(&arg(3)?, &n)?;
         }
+        "limit" => cache.set_size_limit(arg(3)?.parse()?)?,
         other => return Err(format!("unknown command {other}").into()),
     }
     Ok(())

@@ -1,6 +1,11 @@
-//! Settings are stored, honoured on reopen, and overridden explicitly.
+//! Settings are stored, honoured on reopen, and overridden explicitly; a
+//! change another process makes is read again on request.
+
+use std::process::Command;
 
 use diskcache_shard::{Cache, Error, EvictionPolicy, Synchronous};
+
+const HELPER: &str = env!("CARGO_BIN_EXE_shard-test-helper");
 
 #[test]
 fn stored_settings_survive_reopen_and_explicit_ones_override()
@@ -106,5 +111,28 @@ fn a_temporary_cache_gets_its_own_directory() -> Result<(), Box<dyn std::error::
     assert!(dir.join("cache.db").exists());
     drop(cache);
     std::fs::remove_dir_all(dir)?;
+    Ok(())
+}
+
+#[test]
+fn a_limit_another_process_set_is_used_once_reloaded() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let cache = Cache::builder().size_limit(1 << 30).open(dir.path())?;
+    for i in 0..50 {
+        cache.set(&i, &vec![0u8; 2000])?;
+    }
+    let status = Command::new(HELPER)
+        .arg("limit")
+        .arg(dir.path())
+        .arg("0")
+        .status()?;
+    assert!(status.success());
+    // Until reloaded, this handle keeps the limit it opened with.
+    cache.set("kept", &1)?;
+    assert_eq!(cache.len()?, 51);
+    assert_eq!(cache.reload_settings()?.size_limit, 0);
+    // Now each write culls up to the cull limit (10).
+    cache.set("culls", &1)?;
+    assert_eq!(cache.len()?, 52 - 10);
     Ok(())
 }

@@ -56,6 +56,9 @@ def read(path):
         warnings = cache.check()
         assert warnings == [], warnings
         assert cache.evict("grp") == 1
+        # A limit Rust changed while open; one Python changes back.
+        assert cache.size_limit == 123456789, cache.size_limit
+        cache.reset("cull_limit", 7)
         # Python writes into the directory Rust made; Rust reads it back.
         cache.set("from-python", "ok")
 

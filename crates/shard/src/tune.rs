@@ -1,0 +1,239 @@
+//! Settings changed while the cache is open: the size and cull limits, the
+//! smallest value kept in a file, statistics; and reading them again after
+//! another handle changed them (python-diskcache's `Cache.reset`).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rusqlite::types::Value;
+
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+use crate::settings::Settings;
+
+/// The settings a handle may change while open, as it uses them.
+pub(crate) struct Tunables {
+    size: AtomicU64,
+    cull: AtomicU64,
+    min_file: AtomicU64,
+    statistics: AtomicBool,
+    pub(crate) tag_index: AtomicBool,
+}
+
+impl Tunables {
+    pub(crate) fn new(settings: &Settings) -> Self {
+        Tunables {
+            size: AtomicU64::new(settings.size_limit),
+            cull: AtomicU64::new(settings.cull_limit),
+            min_file: AtomicU64::new(settings.disk_min_file_size),
+            statistics: AtomicBool::new(settings.statistics),
+            tag_index: AtomicBool::new(settings.tag_index),
+        }
+    }
+
+    /// The volume above which writes cull.
+    pub(crate) fn size(&self) -> u64 {
+        self.size.load(Ordering::Relaxed)
+    }
+
+    /// How many entries one write may cull.
+    pub(crate) fn cull(&self) -> u64 {
+        self.cull.load(Ordering::Relaxed)
+    }
+
+    /// The smallest value kept in a file.
+    pub(crate) fn min_file(&self) -> u64 {
+        self.min_file.load(Ordering::Relaxed)
+    }
+
+    /// Whether hits and misses are counted.
+    pub(crate) fn statistics(&self) -> bool {
+        self.statistics.load(Ordering::Relaxed)
+    }
+
+    /// Takes these values from `settings`.
+    fn adopt(&self, settings: &Settings) {
+        self.size.store(settings.size_limit, Ordering::Relaxed);
+        self.cull.store(settings.cull_limit, Ordering::Relaxed);
+        self.min_file
+            .store(settings.disk_min_file_size, Ordering::Relaxed);
+        self.statistics
+            .store(settings.statistics, Ordering::Relaxed);
+        self.tag_index.store(settings.tag_index, Ordering::Relaxed);
+    }
+
+    /// Writes these values into `settings`.
+    pub(crate) fn fill(&self, settings: &mut Settings) {
+        settings.size_limit = self.size();
+        settings.cull_limit = self.cull();
+        settings.disk_min_file_size = self.min_file();
+        settings.statistics = self.statistics();
+        settings.tag_index = self.tag_index.load(Ordering::Relaxed);
+    }
+}
+
+impl Cache {
+    /// Changes the size limit, for this handle and (stored in the database)
+    /// for every handle that opens or [reloads](Self::reload_settings) the
+    /// directory afterwards. Nothing is removed now: each later write culls
+    /// up to the cull limit, and [`cull`](Self::cull) brings the volume
+    /// under the new limit at once.
+    ///
+    /// ```
+    /// use diskcache_shard::Cache;
+    /// let cache = Cache::builder().open_temp()?;
+    /// cache.set_size_limit(64 << 20)?;
+    /// assert_eq!(cache.settings().size_limit, 64 << 20);
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn set_size_limit(&self, bytes: u64) -> Result<()> {
+        self.store_setting("size_limit", &self.inner.tunables.size, bytes)
+    }
+
+    /// Changes how many entries one write may cull (0: writes never cull),
+    /// stored as [`set_size_limit`](Self::set_size_limit) stores its value.
+    /// python-diskcache's users set 0 during a bulk load, then
+    /// [`cull`](Self::cull) once.
+    pub fn set_cull_limit(&self, entries: u64) -> Result<()> {
+        self.store_setting("cull_limit", &self.inner.tunables.cull, entries)
+    }
+
+    /// Changes the size from which a value is kept in a file of its own, for
+    /// values written from now on (stored values stay where they are),
+    /// stored as [`set_size_limit`](Self::set_size_limit) stores its value.
+    /// Zero is refused with [`Error::InvalidInput`].
+    pub fn set_min_file_size(&self, bytes: u64) -> Result<()> {
+        if bytes == 0 {
+            return Err(Error::invalid("disk_min_file_size must be at least 1"));
+        }
+        self.store_setting("disk_min_file_size", &self.inner.tunables.min_file, bytes)
+    }
+
+    /// Turns statistics on or off (stored for every handle that opens the
+    /// directory afterwards).
+    pub fn set_statistics(&self, on: bool) -> Result<()> {
+        self.write(|conn, _| {
+            conn.execute(
+                "UPDATE Settings SET value = ?1 WHERE key = 'statistics'",
+                [i64::from(on)],
+            )?;
+            Ok(())
+        })?;
+        self.inner.tunables.statistics.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Reads the settings this handle may change while open (size limit,
+    /// cull limit, smallest file, statistics, whether there is a tag index)
+    /// again from the database, where
+    /// another handle or process may have changed them, and uses them from
+    /// now on; returns the settings in force. The others (eviction policy
+    /// and SQLite's pragmas) take a reopen.
+    ///
+    /// ```
+    /// use diskcache_shard::Cache;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = Cache::builder().open(dir.path())?;
+    /// let other = Cache::builder().open(dir.path())?;
+    /// other.set_cull_limit(0)?;
+    /// assert_eq!(cache.settings().cull_limit, 10);
+    /// assert_eq!(cache.reload_settings()?.cull_limit, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reload_settings(&self) -> Result<Settings> {
+        let rows: Vec<(String, Value)> = self.with_conn(|conn| {
+            let mut stmt = conn.prepare("SELECT key, value FROM Settings")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })?;
+        let mut stored = self.settings();
+        for (key, value) in &rows {
+            stored.apply_stored(key, value)?;
+        }
+        stored.validate()?;
+        self.inner.tunables.adopt(&stored);
+        Ok(self.settings())
+    }
+
+    /// Stores `value` under the setting `key`, then uses it.
+    fn store_setting(&self, key: &str, slot: &AtomicU64, value: u64) -> Result<()> {
+        let stored = i64::try_from(value)
+            .map_err(|_| Error::invalid(format!("{key} {value} is out of range")))?;
+        self.write(|conn, _| {
+            conn.execute(
+                "UPDATE Settings SET value = ?1 WHERE key = ?2",
+                rusqlite::params![stored, key],
+            )?;
+            Ok(())
+        })?;
+        slot.store(value, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Value files under `dir`.
+    fn value_files(dir: &std::path::Path) -> usize {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .map(|e| {
+                let path = e.path();
+                if path.is_dir() {
+                    value_files(&path)
+                } else {
+                    usize::from(path.extension().is_some_and(|x| x == "val"))
+                }
+            })
+            .sum()
+    }
+
+    #[test]
+    fn changes_are_stored_and_used_at_once() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let cache = Cache::builder()
+            .min_file_size(100)
+            .size_limit(0)
+            .cull_limit(0)
+            .open(dir.path())?;
+        cache.set("file", &vec![1u8; 1000])?;
+        assert_eq!(value_files(dir.path()), 1);
+        cache.set_min_file_size(1 << 20)?;
+        cache.set("inline", &vec![1u8; 1000])?;
+        assert_eq!(value_files(dir.path()), 1, "a value over the old minimum");
+
+        // Over the limit, writes cull once they may.
+        for i in 0..20 {
+            cache.set(&i, &i)?;
+        }
+        assert_eq!(cache.len()?, 22);
+        cache.set_cull_limit(5)?;
+        cache.set("one more", &1)?;
+        assert_eq!(cache.len()?, 22 + 1 - 5);
+        cache.set_size_limit(1 << 30)?;
+        cache.set("another", &1)?;
+        assert_eq!(cache.len()?, 19);
+
+        let s = cache.settings();
+        let set = (s.size_limit, s.cull_limit, s.disk_min_file_size);
+        assert_eq!(set, (1 << 30, 5, 1 << 20));
+        drop(cache);
+        let reopened = Cache::builder().open(dir.path())?;
+        let s = reopened.settings();
+        assert_eq!((s.size_limit, s.cull_limit, s.disk_min_file_size), set);
+        assert!(matches!(
+            reopened.set_min_file_size(0),
+            Err(Error::InvalidInput { .. })
+        ));
+        assert!(matches!(
+            reopened.set_size_limit(u64::MAX),
+            Err(Error::InvalidInput { .. })
+        ));
+        assert_eq!(reopened.settings().size_limit, 1 << 30);
+        Ok(())
+    }
+}
