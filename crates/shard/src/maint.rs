@@ -297,14 +297,8 @@ impl Cache {
     }
 
     fn set_tag_index(&self, on: bool) -> Result<()> {
-        self.write(|conn, _| {
-            conn.execute_batch(if on { CREATE_TAG_INDEX } else { DROP_TAG_INDEX })?;
-            conn.execute(
-                "UPDATE Settings SET value = ?1 WHERE key = 'tag_index'",
-                [i64::from(on)],
-            )?;
-            Ok(())
-        })?;
+        let index = if on { CREATE_TAG_INDEX } else { DROP_TAG_INDEX };
+        self.store_setting("tag_index", i64::from(on), index)?;
         self.inner.tunables.tag_index.store(on, Ordering::Relaxed);
         Ok(())
     }

@@ -86,7 +86,7 @@ impl Cache {
     /// # Ok::<(), diskcache_shard::Error>(())
     /// ```
     pub fn set_size_limit(&self, bytes: u64) -> Result<()> {
-        self.store_setting("size_limit", &self.inner.tunables.size, bytes)
+        self.store_u64("size_limit", &self.inner.tunables.size, bytes)
     }
 
     /// Changes how many entries one write may cull (0: writes never cull),
@@ -94,7 +94,7 @@ impl Cache {
     /// python-diskcache's users set 0 during a bulk load, then
     /// [`cull`](Self::cull) once.
     pub fn set_cull_limit(&self, entries: u64) -> Result<()> {
-        self.store_setting("cull_limit", &self.inner.tunables.cull, entries)
+        self.store_u64("cull_limit", &self.inner.tunables.cull, entries)
     }
 
     /// Changes the size from which a value is kept in a file of its own, for
@@ -105,19 +105,13 @@ impl Cache {
         if bytes == 0 {
             return Err(Error::invalid("disk_min_file_size must be at least 1"));
         }
-        self.store_setting("disk_min_file_size", &self.inner.tunables.min_file, bytes)
+        self.store_u64("disk_min_file_size", &self.inner.tunables.min_file, bytes)
     }
 
     /// Turns statistics on or off (stored for every handle that opens the
     /// directory afterwards).
     pub fn set_statistics(&self, on: bool) -> Result<()> {
-        self.write(|conn, _| {
-            conn.execute(
-                "UPDATE Settings SET value = ?1 WHERE key = 'statistics'",
-                [i64::from(on)],
-            )?;
-            Ok(())
-        })?;
+        self.store_setting("statistics", i64::from(on), "")?;
         self.inner.tunables.statistics.store(on, Ordering::Relaxed);
         Ok(())
     }
@@ -155,18 +149,25 @@ impl Cache {
     }
 
     /// Stores `value` under the setting `key`, then uses it.
-    fn store_setting(&self, key: &str, slot: &AtomicU64, value: u64) -> Result<()> {
+    fn store_u64(&self, key: &str, slot: &AtomicU64, value: u64) -> Result<()> {
         let stored = i64::try_from(value)
             .map_err(|_| Error::invalid(format!("{key} {value} is out of range")))?;
-        self.write(|conn, _| {
-            conn.execute(
-                "UPDATE Settings SET value = ?1 WHERE key = ?2",
-                rusqlite::params![stored, key],
-            )?;
-            Ok(())
-        })?;
+        self.store_setting(key, stored, "")?;
         slot.store(value, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Stores `value` under the setting `key`, in one transaction after
+    /// `first` (what the setting calls for in the schema, or nothing).
+    pub(crate) fn store_setting(&self, key: &str, value: i64, first: &str) -> Result<()> {
+        self.write(|conn, _| {
+            conn.execute_batch(first)?;
+            conn.execute(
+                "UPDATE Settings SET value = ?1 WHERE key = ?2",
+                rusqlite::params![value, key],
+            )?;
+            Ok(())
+        })
     }
 }
 
