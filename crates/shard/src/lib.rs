@@ -47,9 +47,10 @@
 //! the volume can exceed the limit briefly under bursts. A write never
 //! evicts the entry it just stored unless that entry alone reaches the
 //! limit. The size and cull limits can change while the cache is open
-//! ([`Cache::set_size_limit`], [`Cache::set_cull_limit`]); other handles
-//! pick a change up when they open the directory or call
-//! [`Cache::reload_settings`].
+//! ([`Cache::set_size_limit`], [`Cache::set_cull_limit`]); other handles and
+//! processes pick a change up on their first write a second later, or at
+//! once with [`Cache::reload_settings`]. A limit given to the builder is
+//! stored too, so the last process to open with one sets it for all.
 //!
 //! # Processes
 //!

@@ -76,8 +76,9 @@ impl Cache {
         key: &Key,
         written: Written<'_>,
     ) -> Result<()> {
-        let size_limit = self.inner.tunables.size();
         let now = put.now;
+        self.recheck_settings(conn, now)?;
+        let size_limit = self.inner.tunables.size();
         let size = put.stored.size;
         let mut limit = i64::try_from(self.inner.tunables.cull()).unwrap_or(i64::MAX);
         if limit == 0 {

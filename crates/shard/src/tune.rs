@@ -1,14 +1,26 @@
 //! Settings changed while the cache is open: the size and cull limits, the
-//! smallest value kept in a file, statistics; and reading them again after
-//! another handle changed them (python-diskcache's `Cache.reset`).
+//! smallest value kept in a file, statistics, the tag index (as
+//! python-diskcache's `Cache.reset` changes them); and reading them again
+//! after another handle or process changed them: on request, and by every
+//! write at most [`RECHECK`] after the last reading.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use rusqlite::Connection;
 use rusqlite::types::Value;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, now};
 use crate::error::{Error, Result};
 use crate::settings::Settings;
+
+/// How old a handle's reading of the changeable settings may grow before a
+/// write reads them again (inside its transaction: one indexed query of a
+/// few rows, a few microseconds once a second).
+const RECHECK: f64 = 1.0;
+
+/// The stored rows of the settings a handle may change while open.
+const CHANGEABLE: &str = "SELECT key, value FROM Settings WHERE key IN \
+    ('size_limit', 'cull_limit', 'disk_min_file_size', 'statistics', 'tag_index')";
 
 /// The settings a handle may change while open, as it uses them.
 pub(crate) struct Tunables {
@@ -17,6 +29,8 @@ pub(crate) struct Tunables {
     min_file: AtomicU64,
     statistics: AtomicBool,
     pub(crate) tag_index: AtomicBool,
+    /// When (seconds since the epoch, as `f64` bits) they were last read.
+    read_at: AtomicU64,
 }
 
 impl Tunables {
@@ -27,7 +41,15 @@ impl Tunables {
             min_file: AtomicU64::new(settings.disk_min_file_size),
             statistics: AtomicBool::new(settings.statistics),
             tag_index: AtomicBool::new(settings.tag_index),
+            read_at: AtomicU64::new(now().to_bits()),
         }
+    }
+
+    /// Whether the settings were last read [`RECHECK`] or more before
+    /// `now` (or the clock went back since).
+    fn due(&self, now: f64) -> bool {
+        let last = f64::from_bits(self.read_at.load(Ordering::Relaxed));
+        !(last <= now && now - last < RECHECK)
     }
 
     /// The volume above which writes cull.
@@ -72,11 +94,12 @@ impl Tunables {
 }
 
 impl Cache {
-    /// Changes the size limit, for this handle and (stored in the database)
-    /// for every handle that opens or [reloads](Self::reload_settings) the
-    /// directory afterwards. Nothing is removed now: each later write culls
-    /// up to the cull limit, and [`cull`](Self::cull) brings the volume
-    /// under the new limit at once.
+    /// Changes the size limit: for this handle at once, and, stored in the
+    /// database, for every other handle and process on the directory, from
+    /// its first write a second or more after it last read the settings
+    /// (or at once, by [`reload_settings`](Self::reload_settings)). Nothing
+    /// is removed now: each later write culls up to the cull limit, and
+    /// [`cull`](Self::cull) brings the volume under the new limit at once.
     ///
     /// ```
     /// use diskcache_shard::Cache;
@@ -116,12 +139,13 @@ impl Cache {
         Ok(())
     }
 
-    /// Reads the settings this handle may change while open (size limit,
-    /// cull limit, smallest file, statistics, whether there is a tag index)
-    /// again from the database, where
-    /// another handle or process may have changed them, and uses them from
-    /// now on; returns the settings in force. The others (eviction policy
-    /// and SQLite's pragmas) take a reopen.
+    /// Reads the settings a handle may change while open (size limit, cull
+    /// limit, smallest file, statistics, whether there is a tag index) again
+    /// from the database, where another handle or process may have changed
+    /// them, and uses them from now on; returns the settings in force.
+    /// Writes do this by themselves once a second; this is for a change
+    /// that must hold at once. The other settings (eviction policy, SQLite's
+    /// pragmas) take a reopen.
     ///
     /// ```
     /// use diskcache_shard::Cache;
@@ -134,18 +158,40 @@ impl Cache {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reload_settings(&self) -> Result<Settings> {
-        let rows: Vec<(String, Value)> = self.with_conn(|conn| {
-            let mut stmt = conn.prepare("SELECT key, value FROM Settings")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })?;
-        let mut stored = self.settings();
-        for (key, value) in &rows {
-            stored.apply_stored(key, value)?;
-        }
-        stored.validate()?;
-        self.inner.tunables.adopt(&stored);
+        let stored = self.with_conn(|conn| self.stored_changeable(conn))?;
+        self.inner.tunables.adopt(&stored?);
         Ok(self.settings())
+    }
+
+    /// Inside a write's transaction: reads the changeable settings again
+    /// when the last reading is [`RECHECK`] old, so that a change another
+    /// process made takes effect here too. Values that do not parse leave
+    /// the ones in force (they were valid when this handle opened).
+    pub(crate) fn recheck_settings(&self, conn: &Connection, now: f64) -> Result<()> {
+        let tunables = &self.inner.tunables;
+        if !tunables.due(now) {
+            return Ok(());
+        }
+        if let Ok(stored) = self.stored_changeable(conn)? {
+            tunables.adopt(&stored);
+        }
+        tunables.read_at.store(now.to_bits(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The settings in force with the changeable ones as stored: the outer
+    /// error is SQLite's, the inner one a stored value that is invalid.
+    fn stored_changeable(&self, conn: &Connection) -> Result<Result<Settings>> {
+        let rows: Vec<(String, Value)> = conn
+            .prepare_cached(CHANGEABLE)?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut stored = self.settings();
+        let parsed = rows
+            .iter()
+            .try_for_each(|(key, value)| stored.apply_stored(key, value))
+            .and_then(|()| stored.validate());
+        Ok(parsed.map(|()| stored))
     }
 
     /// Stores `value` under the setting `key`, then uses it.
@@ -235,6 +281,36 @@ mod tests {
             Err(Error::InvalidInput { .. })
         ));
         assert_eq!(reopened.settings().size_limit, 1 << 30);
+        Ok(())
+    }
+
+    #[test]
+    fn writes_read_a_change_again_and_keep_their_values_over_a_bad_one() -> Result<()> {
+        let cache = Cache::builder().open_temp()?;
+        let other = rusqlite::Connection::open(cache.directory().join("cache.db"))?;
+        let store = |key: &str, value: &str| {
+            other.execute(
+                "UPDATE Settings SET value = ?1 WHERE key = ?2",
+                [value, key],
+            )
+        };
+        store("size_limit", "junk")?;
+        store("cull_limit", "3")?;
+        let conn = cache.inner.conns.get()?;
+        let later = now() + 2.0 * RECHECK;
+        cache.recheck_settings(&conn, later)?;
+        assert_eq!(cache.settings().cull_limit, 10, "a bad row was adopted");
+        assert!(matches!(
+            cache.reload_settings(),
+            Err(Error::InvalidInput { .. })
+        ));
+
+        store("size_limit", "777")?;
+        cache.recheck_settings(&conn, later + 0.5 * RECHECK)?;
+        assert_eq!(cache.settings().size_limit, 1 << 30, "read again too soon");
+        cache.recheck_settings(&conn, later + RECHECK)?;
+        let s = cache.settings();
+        assert_eq!((s.size_limit, s.cull_limit), (777, 3));
         Ok(())
     }
 }

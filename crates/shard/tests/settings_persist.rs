@@ -1,5 +1,6 @@
 //! Settings are stored, honoured on reopen, and overridden explicitly; a
-//! change another process makes is read again on request.
+//! limit another process changes takes effect here on request, and by
+//! itself within a second.
 
 use std::process::Command;
 
@@ -114,25 +115,36 @@ fn a_temporary_cache_gets_its_own_directory() -> Result<(), Box<dyn std::error::
     Ok(())
 }
 
+/// Changes the size limit of the cache in `dir` from another process.
+fn limit_elsewhere(dir: &std::path::Path, bytes: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let status = Command::new(HELPER)
+        .arg("limit")
+        .arg(dir)
+        .arg(bytes.to_string())
+        .status()?;
+    assert!(status.success());
+    Ok(())
+}
+
 #[test]
-fn a_limit_another_process_set_is_used_once_reloaded() -> Result<(), Box<dyn std::error::Error>> {
+fn a_limit_another_process_set_is_used_here() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let cache = Cache::builder().size_limit(1 << 30).open(dir.path())?;
     for i in 0..50 {
         cache.set(&i, &vec![0u8; 2000])?;
     }
-    let status = Command::new(HELPER)
-        .arg("limit")
-        .arg(dir.path())
-        .arg("0")
-        .status()?;
-    assert!(status.success());
-    // Until reloaded, this handle keeps the limit it opened with.
-    cache.set("kept", &1)?;
-    assert_eq!(cache.len()?, 51);
+    // At once on request.
+    limit_elsewhere(dir.path(), 0)?;
     assert_eq!(cache.reload_settings()?.size_limit, 0);
-    // Now each write culls up to the cull limit (10).
     cache.set("culls", &1)?;
-    assert_eq!(cache.len()?, 52 - 10);
+    assert_eq!(cache.len()?, 51 - 10, "a write culls up to the cull limit");
+
+    // By itself: the first write a second after the last reading.
+    limit_elsewhere(dir.path(), 1 << 30)?;
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    cache.set("read again", &1)?;
+    assert_eq!(cache.settings().size_limit, 1 << 30);
+    cache.set("kept", &1)?;
+    assert_eq!(cache.len()?, 43);
     Ok(())
 }
