@@ -20,6 +20,7 @@ enum Action {
     Cull,
     Evict(Key),
     Clear,
+    Limit(u64),
 }
 
 impl Action {
@@ -65,6 +66,13 @@ impl Action {
             "cull" => bare(&[], Action::Cull),
             "evict" => Ok(Action::Evict(key("tag", &[])?)),
             "clear" => bare(&[], Action::Clear),
+            "limit" => {
+                args.only(&[])?;
+                let size = args.word("size")?;
+                parse_size(size)
+                    .map(Action::Limit)
+                    .ok_or_else(|| Failure::Usage(format!("limit: {size:?} is not a size")))
+            }
             other => Err(Failure::Usage(format!("unknown command {other:?}"))),
         }
     }
@@ -93,7 +101,46 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> Result<ExitCode, Failure>
         Action::Cull => total(shards, Cache::cull, "culled", out),
         Action::Evict(tag) => total(shards, |c| c.evict(tag.clone()), "evicted", out),
         Action::Clear => total(shards, Cache::clear, "cleared", out),
+        Action::Limit(bytes) => limit(&target, bytes, out),
     }
+}
+
+/// A size in bytes: digits, optionally followed by `K`, `M` or `G` (powers
+/// of 1024, with or without `iB`, in either case).
+fn parse_size(text: &str) -> Option<u64> {
+    let lower = text.trim().to_ascii_lowercase();
+    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let shift = match &lower[digits.len()..] {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        _ => return None,
+    };
+    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+/// Sets the size limit of the whole directory, split evenly over its
+/// shards as a fanout cache splits it.
+fn limit(target: &Target, bytes: u64, out: &mut dyn Write) -> Result<ExitCode, Failure> {
+    let count = target.shards.len().max(1) as u64;
+    let share = bytes / count;
+    for (_, cache) in &target.shards {
+        cache.set_size_limit(share)?;
+    }
+    if count == 1 {
+        writeln!(out, "size limit {bytes} bytes")?;
+    } else {
+        writeln!(
+            out,
+            "size limit {bytes} bytes: {share} in each of {count} shards"
+        )?;
+    }
+    writeln!(
+        out,
+        "open handles use it from their next write a second on; `diskcache cull` applies it now"
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn not_found(key: &Key) -> Result<ExitCode, Failure> {
@@ -199,4 +246,22 @@ fn get(target: &Target, key: &Key, hex: bool, out: &mut dyn Write) -> Result<Exi
         return Ok(ExitCode::SUCCESS);
     }
     not_found(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("1000"), Some(1000));
+        assert_eq!(parse_size("8k"), Some(8 << 10));
+        assert_eq!(parse_size("64MiB"), Some(64 << 20));
+        assert_eq!(parse_size("2G"), Some(2 << 30));
+        assert_eq!(parse_size("0"), Some(0));
+        assert_eq!(parse_size("12X"), None);
+        assert_eq!(parse_size("M"), None);
+        assert_eq!(parse_size("-1"), None);
+        assert_eq!(parse_size("99999999999999G"), None);
+    }
 }

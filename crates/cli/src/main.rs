@@ -37,6 +37,10 @@ commands:
   cull DIR                         expire, then evict down to the size limit
   evict DIR TAG                    delete the entries carrying TAG
   clear DIR                        delete every entry
+  limit DIR SIZE                   set the size limit (bytes, or with K, M
+                                   or G; split over a fanout cache's
+                                   shards); open handles take it up within
+                                   a second
 
 KEY and TAG are text unless prefixed: int:42, float:1.5, hex:00ff (bytes),
 packed:HEX (MessagePack, as keys prints other key types), text:… (text that
