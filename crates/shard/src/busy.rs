@@ -17,8 +17,6 @@
 //! its timeout before it touches SQLite.
 
 use std::cell::Cell;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 thread_local! {
@@ -26,30 +24,14 @@ thread_local! {
     static STARTED: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
-/// When (in milliseconds after [`epoch`], plus one) any thread of this
-/// process last began to wait for a lock; 0 = never.
-static LAST_WAIT: AtomicU64 = AtomicU64::new(0);
-
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
-fn millis_since_epoch() -> u64 {
-    u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX) + 1
-}
-
-/// Whether a thread of this process began to wait for a lock within `window`.
-pub(crate) fn waited_recently(window: Duration) -> bool {
-    let last = LAST_WAIT.load(Ordering::Relaxed);
-    last != 0
-        && millis_since_epoch().saturating_sub(last)
-            <= u64::try_from(window.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// Sets the timeout that busy waits on this thread honour.
 pub(crate) fn set_timeout(timeout: Duration) {
     TIMEOUT.with(|t| t.set(timeout));
+}
+
+/// Whether this thread began to wait for a lock since the last [`reset`].
+pub(crate) fn has_waited() -> bool {
+    STARTED.with(|s| s.get().is_some())
 }
 
 /// How long the most recent busy wait on this thread lasted.
@@ -69,7 +51,6 @@ pub(crate) fn handler(attempt: i32) -> bool {
     let started = STARTED.with(|s| {
         if attempt == 0 {
             s.set(Some(now));
-            LAST_WAIT.store(millis_since_epoch(), Ordering::Relaxed);
             now
         } else {
             s.get().unwrap_or(now)

@@ -151,6 +151,7 @@ impl Cache {
                 }
                 Err(e) => {
                     rollback(&conn);
+                    self.inner.checkpointer.note_wait();
                     if e.is_timeout() && self.inner.retry {
                         continue;
                     }
@@ -205,8 +206,12 @@ impl Cache {
         loop {
             match begin(&conn) {
                 Ok(()) => break,
-                Err(e) if e.is_timeout() && self.inner.retry => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    self.inner.checkpointer.note_wait();
+                    if !(e.is_timeout() && self.inner.retry) {
+                        return Err(e.into());
+                    }
+                }
             }
         }
         let conn = Rc::new(conn);
