@@ -230,6 +230,43 @@ impl<V: Serialize + DeserializeOwned + 'static> Deque<V> {
         })
     }
 
+    /// How many items equal `value` (python's `Deque.count`); reads every
+    /// item.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let deque = diskcache::Deque::<String>::open(dir.path())?;
+    /// deque.extend(&["a".to_owned(), "b".to_owned(), "a".to_owned()])?;
+    /// assert_eq!(deque.count(&"a".to_owned())?, 2);
+    /// assert!(deque.contains(&"b".to_owned())?);
+    /// assert!(!deque.contains(&"c".to_owned())?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn count(&self, value: &V) -> Result<u64>
+    where
+        V: PartialEq,
+    {
+        let mut n = 0;
+        for item in self.iter() {
+            n += u64::from(&item? == value);
+        }
+        Ok(n)
+    }
+
+    /// Whether an item equals `value` (python's `in`); reads items until
+    /// one does.
+    pub fn contains(&self, value: &V) -> Result<bool>
+    where
+        V: PartialEq,
+    {
+        for item in self.iter() {
+            if &item? == value {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The items, front first.
     pub fn iter(&self) -> impl Iterator<Item = Result<V>> + use<V> {
         self.cache

@@ -1,4 +1,5 @@
-//! Deque: both ends, indexing, iteration, remove, reverse, rotate, maxlen.
+//! Deque: both ends, indexing, iteration, count and contains, remove,
+//! reverse, rotate, maxlen.
 
 use diskcache::{Deque, Error};
 
@@ -38,6 +39,13 @@ fn deque_behaves_like_vecdeque() -> TestResult {
     assert!(d.remove(&100)?);
     model.retain(|&x| x != 100);
     assert!(!d.remove(&12345)?);
+    d.append(&7)?;
+    model.push_back(7);
+    for probe in [7, 3, 100, 12345] {
+        let want = model.iter().filter(|&&x| x == probe).count() as u64;
+        assert_eq!(d.count(&probe)?, want, "count of {probe}");
+        assert_eq!(d.contains(&probe)?, want > 0, "contains {probe}");
+    }
     assert_eq!(all(&d)?, Vec::from(model.clone()));
 
     d.reverse()?;
