@@ -14,6 +14,7 @@
 //! costs two atomic operations, so a thread that has the handle to itself
 //! never pays for the pool.
 
+use std::io;
 use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,7 +28,7 @@ use rusqlite::Connection;
 use scheduled_thread_pool::ScheduledThreadPool;
 
 use crate::busy;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A connection checked out of the pool.
 type Pooled = r2d2::PooledConnection<SqliteConnectionManager>;
@@ -153,7 +154,7 @@ impl Connections {
         };
         // Wait for the pool without holding the state's lock.
         if let Some(pool) = pool {
-            return Ok(Conn::Pooled(Box::new(pool.get()?)));
+            return Ok(Conn::Pooled(Box::new(self.checkout(&pool)?)));
         }
         // The first call of this process (or since a reset): make the
         // pool anew after a fork, and check out the connection to keep.
@@ -172,7 +173,7 @@ impl Connections {
             let kept = match &state.kept {
                 Some(kept) => Arc::clone(kept),
                 None => {
-                    let kept = Arc::new(parking_lot::Mutex::new(state.pool.get()?));
+                    let kept = Arc::new(parking_lot::Mutex::new(self.checkout(&state.pool)?));
                     state.kept = Some(Arc::clone(&kept));
                     kept
                 }
@@ -181,8 +182,26 @@ impl Connections {
         };
         match kept.try_lock_arc() {
             Some(guard) => Ok(Conn::Kept(guard)),
-            None => Ok(Conn::Pooled(Box::new(pool.get()?))),
+            None => Ok(Conn::Pooled(Box::new(self.checkout(&pool)?))),
         }
+    }
+
+    /// A connection from `pool`: an idle one at once; else one the pool
+    /// opens, once the cache's directory is known to be there. (r2d2 retries
+    /// an open that fails until its timeout, a minute by default, so a
+    /// directory removed while the cache is open would otherwise make every
+    /// call that needs a new connection hang that long before failing.)
+    fn checkout(&self, pool: &r2d2::Pool<SqliteConnectionManager>) -> Result<Pooled> {
+        if let Some(conn) = pool.try_get() {
+            return Ok(conn);
+        }
+        if let Some(dir) = self.db.parent() {
+            if !dir.is_dir() {
+                let gone = io::Error::new(io::ErrorKind::NotFound, "the cache directory is gone");
+                return Err(Error::io(dir, gone));
+            }
+        }
+        Ok(pool.get()?)
     }
 
     /// Drops the idle connections by replacing the pool (checked-out ones,
