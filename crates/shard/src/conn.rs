@@ -115,12 +115,34 @@ pub(crate) struct Connections {
     /// have had no connection open between two calls, and when a child
     /// process after `fork` makes its own pool.
     generation: AtomicU64,
+    /// The file `db` named when the connections were made (see
+    /// [`check_file`](Self::check_file)).
+    file: Mutex<Option<FileId>>,
+}
+
+/// A file's device and inode number.
+type FileId = (u64, u64);
+
+/// The file `path` names now; `None` when there is none (or, off Unix,
+/// always).
+fn file_id(path: &std::path::Path) -> Option<FileId> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 impl Connections {
     pub(crate) fn new(db: PathBuf, pragmas: String, timeout: Duration) -> Self {
         let pool = build(&db, &pragmas, timeout);
         Connections {
+            file: Mutex::new(file_id(&db)),
             db,
             pragmas,
             timeout,
@@ -202,6 +224,31 @@ impl Connections {
             }
         }
         Ok(pool.get()?)
+    }
+
+    /// Whether `cache.db` is still the file these connections opened. A
+    /// connection keeps working on a file that was removed (or renamed
+    /// away, and another put in its place): its writes would reach nobody.
+    /// So when the file changed, the connections are dropped (the next call
+    /// opens whatever is there now) and the change is the error.
+    pub(crate) fn check_file(&self) -> Result<()> {
+        let now = file_id(&self.db);
+        {
+            let mut known = self.file.lock().unwrap_or_else(|e| e.into_inner());
+            if *known == now {
+                return Ok(());
+            }
+            *known = now;
+        }
+        self.reset();
+        let what = match now {
+            None => "removed while the cache was open",
+            Some(_) => "replaced by another file while the cache was open",
+        };
+        Err(Error::io(
+            &self.db,
+            io::Error::new(io::ErrorKind::NotFound, what),
+        ))
     }
 
     /// Drops the idle connections by replacing the pool (checked-out ones,

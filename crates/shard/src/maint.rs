@@ -77,7 +77,7 @@ impl Cache {
         written: Written<'_>,
     ) -> Result<()> {
         let now = put.now;
-        self.recheck_settings(conn, now)?;
+        self.recheck(conn, now)?;
         let size_limit = self.inner.tunables.size();
         let size = put.stored.size;
         let mut limit = i64::try_from(self.inner.tunables.cull()).unwrap_or(i64::MAX);

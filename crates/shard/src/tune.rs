@@ -163,19 +163,22 @@ impl Cache {
         Ok(self.settings())
     }
 
-    /// Inside a write's transaction: reads the changeable settings again
-    /// when the last reading is [`RECHECK`] old, so that a change another
-    /// process made takes effect here too. Values that do not parse leave
-    /// the ones in force (they were valid when this handle opened).
-    pub(crate) fn recheck_settings(&self, conn: &Connection, now: f64) -> Result<()> {
+    /// Inside a write's transaction, when the last reading is [`RECHECK`]
+    /// old: checks that `cache.db` is still the file this handle writes
+    /// (see `Connections::check_file`; if not, the write fails), and reads
+    /// the changeable settings again, so that a change another process made
+    /// takes effect here too. Values that do not parse leave the ones in
+    /// force (they were valid when this handle opened).
+    pub(crate) fn recheck(&self, conn: &Connection, now: f64) -> Result<()> {
         let tunables = &self.inner.tunables;
         if !tunables.due(now) {
             return Ok(());
         }
+        tunables.read_at.store(now.to_bits(), Ordering::Relaxed);
+        self.inner.conns.check_file()?;
         if let Ok(stored) = self.stored_changeable(conn)? {
             tunables.adopt(&stored);
         }
-        tunables.read_at.store(now.to_bits(), Ordering::Relaxed);
         Ok(())
     }
 
@@ -298,7 +301,7 @@ mod tests {
         store("cull_limit", "3")?;
         let conn = cache.inner.conns.get()?;
         let later = now() + 2.0 * RECHECK;
-        cache.recheck_settings(&conn, later)?;
+        cache.recheck(&conn, later)?;
         assert_eq!(cache.settings().cull_limit, 10, "a bad row was adopted");
         assert!(matches!(
             cache.reload_settings(),
@@ -306,9 +309,9 @@ mod tests {
         ));
 
         store("size_limit", "777")?;
-        cache.recheck_settings(&conn, later + 0.5 * RECHECK)?;
+        cache.recheck(&conn, later + 0.5 * RECHECK)?;
         assert_eq!(cache.settings().size_limit, 1 << 30, "read again too soon");
-        cache.recheck_settings(&conn, later + RECHECK)?;
+        cache.recheck(&conn, later + RECHECK)?;
         let s = cache.settings();
         assert_eq!((s.size_limit, s.cull_limit), (777, 3));
         Ok(())

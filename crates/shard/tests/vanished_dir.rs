@@ -1,8 +1,31 @@
-//! A cache directory removed while the cache is open: a call that needs a
-//! new connection fails at once with an I/O error naming the directory,
-//! instead of waiting for the pool's timeout.
+//! A cache directory removed (or replaced) while the cache is open: a call
+//! that needs a new connection fails at once with an I/O error naming the
+//! directory, instead of waiting for the pool's timeout; and a handle whose
+//! connection is open on the old, unlinked file does not write into it
+//! unseen: its first write a second later fails, and the calls after that
+//! reach what is at the path now.
+
+use std::time::Duration;
 
 use diskcache_shard::{Cache, Error};
+
+/// Whether `result` is an I/O error of kind NotFound about `path`.
+fn not_found<T: std::fmt::Debug>(result: Result<T, Error>, path: &std::path::Path) -> bool {
+    match result {
+        Err(Error::Io { path: p, source }) => {
+            p == path && source.kind() == std::io::ErrorKind::NotFound
+        }
+        other => {
+            eprintln!("expected NotFound about {}, got {other:?}", path.display());
+            false
+        }
+    }
+}
+
+/// Past the once-a-second check of the file a handle writes.
+fn a_second_later() {
+    std::thread::sleep(Duration::from_millis(1100));
+}
 
 #[test]
 fn a_removed_directory_is_an_io_error() -> Result<(), Box<dyn std::error::Error>> {
@@ -10,13 +33,35 @@ fn a_removed_directory_is_an_io_error() -> Result<(), Box<dyn std::error::Error>
     let dir = parent.path().join("cache");
     let cache = Cache::open(&dir)?;
     std::fs::remove_dir_all(&dir)?;
-    match cache.set("k", &1) {
-        Err(Error::Io { path, source }) => {
-            assert_eq!(path, dir);
-            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
-        }
-        other => panic!("expected an I/O error, got {other:?}"),
-    }
+    assert!(not_found(cache.set("k", &1), &dir));
     assert!(!dir.exists(), "nothing was created in its place");
+
+    // With a connection open on the files before they went.
+    let cache = Cache::open(&dir)?;
+    cache.set("k", &1)?;
+    std::fs::remove_dir_all(&dir)?;
+    a_second_later();
+    assert!(not_found(cache.set("k", &2), &dir.join("cache.db")));
+    assert!(not_found(cache.set("k", &3), &dir));
+    assert!(!dir.exists());
+    Ok(())
+}
+
+#[test]
+fn a_replaced_cache_is_noticed_and_then_used() -> Result<(), Box<dyn std::error::Error>> {
+    let parent = tempfile::tempdir()?;
+    let dir = parent.path().join("cache");
+    let old = Cache::open(&dir)?;
+    old.set("old", &1)?;
+    std::fs::rename(&dir, parent.path().join("moved"))?;
+    Cache::open(&dir)?.set("new", &2)?;
+    a_second_later();
+    assert!(not_found(old.set("lost", &3), &dir.join("cache.db")));
+    // The handle now reads and writes the cache at its path.
+    assert_eq!(old.get::<i64>("new")?, Some(2));
+    assert_eq!(old.get::<i64>("old")?, None);
+    old.set("after", &4)?;
+    assert_eq!(Cache::open(&dir)?.get::<i64>("after")?, Some(4));
+    assert_eq!(Cache::open(&dir)?.get::<i64>("lost")?, None);
     Ok(())
 }
