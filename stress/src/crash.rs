@@ -48,24 +48,18 @@ pub fn worker(kind: &str, dir: &str, writer: u32) -> Res<()> {
                 target.incr("counter")?;
                 None
             }
-            2 => {
-                let mut keys = (0..3).map(|i| format!("k{}", (k + i) % KEYS));
-                let stored = match &target {
-                    Target::Shard(c) => {
-                        c.transact(|| keys.try_for_each(|k| c.set(&k, &value(&k))).map(|()| true))?
+            // On the fanout over every shard: they commit one by one, so a
+            // kill may land between two commits.
+            2 => target
+                .transact(|| {
+                    let mut stored = true;
+                    for i in 0..3 {
+                        let key = format!("k{}", (k + i) % KEYS);
+                        stored &= target.set(&key, &value(&key), &SetOptions::new())?;
                     }
-                    // Over every shard: they commit one by one, so a kill
-                    // may land between two commits.
-                    Target::Fanout(c) => c.transact(|| {
-                        keys.map(|k| c.set(&k, &value(&k)))
-                            .try_fold(true, |all, stored| {
-                                let stored = stored?;
-                                Ok::<_, diskcache_fanout::Error>(all && stored)
-                            })
-                    })?,
-                };
-                stored.then_some("txn")
-            }
+                    Ok(stored)
+                })?
+                .then_some("txn"),
             _ => target
                 .set(&key, &value(&key), &SetOptions::new())?
                 .then_some("set"),

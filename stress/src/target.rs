@@ -5,7 +5,7 @@ use std::time::Duration;
 use diskcache_fanout::FanoutCache;
 use diskcache_shard::{Cache, SetOptions, Side};
 
-type Res<T> = Result<T, Box<dyn std::error::Error>>;
+use crate::Res;
 
 /// One Shard or a FanoutCache, behind the operations the scenarios use.
 pub enum Target {
@@ -46,6 +46,15 @@ impl Target {
             Target::Shard(c) => c.set_with(key, value, opts).map(|()| true)?,
             Target::Fanout(c) => c.set_with(key, value, opts)?,
         })
+    }
+
+    /// Runs `f` as one transaction; on the fanout, over every shard (which
+    /// commit one after another).
+    pub fn transact<T>(&self, f: impl FnOnce() -> Res<T>) -> Res<T> {
+        match self {
+            Target::Shard(c) => c.transact(f),
+            Target::Fanout(c) => c.transact(f),
+        }
     }
 
     /// Stores `value` if absent.
