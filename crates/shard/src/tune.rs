@@ -125,14 +125,11 @@ impl Cache {
     /// stored as [`set_size_limit`](Self::set_size_limit) stores its value.
     /// Zero is refused with [`Error::InvalidInput`].
     pub fn set_min_file_size(&self, bytes: u64) -> Result<()> {
-        if bytes == 0 {
-            return Err(Error::invalid("disk_min_file_size must be at least 1"));
-        }
         self.store_u64("disk_min_file_size", &self.inner.tunables.min_file, bytes)
     }
 
-    /// Turns statistics on or off (stored for every handle that opens the
-    /// directory afterwards).
+    /// Turns statistics on or off, stored as
+    /// [`set_size_limit`](Self::set_size_limit) stores its value.
     pub fn set_statistics(&self, on: bool) -> Result<()> {
         self.store_setting("statistics", i64::from(on), "")?;
         self.inner.tunables.statistics.store(on, Ordering::Relaxed);
@@ -197,10 +194,14 @@ impl Cache {
         Ok(parsed.map(|()| stored))
     }
 
-    /// Stores `value` under the setting `key`, then uses it.
+    /// Stores `value` under the setting `key`, then uses it; refused as
+    /// opening refuses a stored value that is invalid.
     fn store_u64(&self, key: &str, slot: &AtomicU64, value: u64) -> Result<()> {
         let stored = i64::try_from(value)
             .map_err(|_| Error::invalid(format!("{key} {value} is out of range")))?;
+        let mut next = self.settings();
+        next.apply_stored(key, &Value::Integer(stored))?;
+        next.validate()?;
         self.store_setting(key, stored, "")?;
         slot.store(value, Ordering::Relaxed);
         Ok(())
