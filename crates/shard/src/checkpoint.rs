@@ -177,8 +177,8 @@ impl Checkpointer {
         u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
     }
 
-    /// Notes that the transaction this thread just ended on this database
-    /// waited for its lock, if it did.
+    /// Notes that the transaction this thread just began (or failed to
+    /// begin) on this database waited for its lock, if it did.
     pub(crate) fn note_wait(&self) {
         if crate::busy::has_waited() {
             self.last_wait.store(self.millis(), Ordering::Relaxed);
@@ -197,7 +197,6 @@ impl Checkpointer {
     /// Notes a commit made on `conn`; checkpoints when the log is long,
     /// inline or through the thread (see the module docs).
     pub(crate) fn committed(&self, inner: &Arc<Inner>, conn: &Connection) {
-        self.note_wait();
         self.commits.fetch_add(1, Ordering::Relaxed);
         let frames = LOG_FRAMES.with(|f| f.replace(0));
         if frames < self.frames_inline {

@@ -137,7 +137,7 @@ impl Cache {
         let conn = self.inner.conns.get()?;
         loop {
             let mut state = TxnState::default();
-            let result = begin(&conn).and_then(|()| {
+            let result = self.inner.begin(&conn).and_then(|()| {
                 state.before = self.inner.memo_header();
                 let value = op(&conn, &mut state, &mut f)?;
                 commit(&conn)?;
@@ -151,7 +151,6 @@ impl Cache {
                 }
                 Err(e) => {
                     rollback(&conn);
-                    self.inner.checkpointer.note_wait();
                     if e.is_timeout() && self.inner.retry {
                         continue;
                     }
@@ -204,14 +203,10 @@ impl Cache {
         }
         let conn = self.inner.conns.get()?;
         loop {
-            match begin(&conn) {
+            match self.inner.begin(&conn) {
                 Ok(()) => break,
-                Err(e) => {
-                    self.inner.checkpointer.note_wait();
-                    if !(e.is_timeout() && self.inner.retry) {
-                        return Err(e.into());
-                    }
-                }
+                Err(e) if e.is_timeout() && self.inner.retry => continue,
+                Err(e) => return Err(e.into()),
             }
         }
         let conn = Rc::new(conn);
@@ -274,6 +269,14 @@ fn op<T>(
 }
 
 impl Inner {
+    /// Begins a write transaction on `conn`, telling the checkpointer
+    /// whether it had to wait for the lock (whether it then got it or not).
+    fn begin(&self, conn: &Connection) -> Result<()> {
+        let began = begin(conn);
+        self.checkpointer.note_wait();
+        began
+    }
+
     /// The WAL-index header, read once the write lock is held.
     fn memo_header(&self) -> Option<Header> {
         self.memo.header(self.conns.generation())
