@@ -138,7 +138,7 @@ fn limit(target: &Target, bytes: u64, out: &mut dyn Write) -> Result<ExitCode, F
     }
     writeln!(
         out,
-        "open handles use it from their next write a second on; `diskcache cull` applies it now"
+        "open handles use it from their next call a second on; `diskcache cull` applies it now"
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,5 @@
 //! `limit` stores a new size limit, split over a fanout cache's shards; a
-//! process with the cache open uses it from its next write a second on.
+//! process with the cache open uses it from its next call a second on.
 
 mod common;
 

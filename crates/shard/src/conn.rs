@@ -24,7 +24,7 @@ use std::time::Duration;
 use parking_lot::RawMutex;
 use parking_lot::lock_api::ArcMutexGuard;
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 use scheduled_thread_pool::ScheduledThreadPool;
 
 use crate::busy;
@@ -116,7 +116,7 @@ pub(crate) struct Connections {
     /// process after `fork` makes its own pool.
     generation: AtomicU64,
     /// The file `db` named when the connections were made (see
-    /// [`check_file`](Self::check_file)).
+    /// [`follow_file`](Self::follow_file)).
     file: Mutex<Option<FileId>>,
 }
 
@@ -209,29 +209,35 @@ impl Connections {
     }
 
     /// A connection from `pool`: an idle one at once; else one the pool
-    /// opens, once the cache's directory is known to be there. (r2d2 retries
-    /// an open that fails until its timeout, a minute by default, so a
-    /// directory removed while the cache is open would otherwise make every
-    /// call that needs a new connection hang that long before failing.)
+    /// opens, once `cache.db` is known to be there. (r2d2 retries an open
+    /// that fails until its timeout, a minute by default, so a directory
+    /// removed while the cache is open would otherwise make every call that
+    /// needs a new connection hang that long before failing. The pool opens
+    /// without SQLite's create flag: only opening the cache makes
+    /// `cache.db`, with its tables.)
     fn checkout(&self, pool: &r2d2::Pool<SqliteConnectionManager>) -> Result<Pooled> {
         if let Some(conn) = pool.try_get() {
             return Ok(conn);
         }
-        if let Some(dir) = self.db.parent() {
-            if !dir.is_dir() {
-                let gone = io::Error::new(io::ErrorKind::NotFound, "the cache directory is gone");
-                return Err(Error::io(dir, gone));
-            }
+        if !self.db.is_file() {
+            let (path, what) = match self.db.parent() {
+                Some(dir) if !dir.is_dir() => (dir, "the cache directory is gone"),
+                _ => (self.db.as_path(), "the cache database is gone"),
+            };
+            let gone = io::Error::new(io::ErrorKind::NotFound, what);
+            return Err(Error::io(path, gone));
         }
         Ok(pool.get()?)
     }
 
     /// Whether `cache.db` is still the file these connections opened. A
     /// connection keeps working on a file that was removed (or renamed
-    /// away, and another put in its place): its writes would reach nobody.
-    /// So when the file changed, the connections are dropped (the next call
-    /// opens whatever is there now) and the change is the error.
-    pub(crate) fn check_file(&self) -> Result<()> {
+    /// away, and another put in its place): its reads would go on seeing
+    /// the old entries and its writes would reach nobody. So when the file
+    /// changed, the connections are dropped (the next call opens whatever
+    /// is there now), and the change is returned as the error a write
+    /// begun on the old file fails with.
+    pub(crate) fn follow_file(&self) -> Result<()> {
         let now = file_id(&self.db);
         {
             let mut known = self.file.lock().unwrap_or_else(|e| e.into_inner());
@@ -265,7 +271,13 @@ impl Connections {
 
 fn build(db: &PathBuf, pragmas: &str, timeout: Duration) -> r2d2::Pool<SqliteConnectionManager> {
     let pragmas = pragmas.to_owned();
-    let manager = SqliteConnectionManager::file(db).with_init(move |c| configure(c, &pragmas));
+    // Never created here (see `Connections::checkout`).
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let manager = SqliteConnectionManager::file(db)
+        .with_flags(flags)
+        .with_init(move |c| configure(c, &pragmas));
     r2d2::Pool::builder()
         .max_size(MAX_CONNECTIONS)
         .min_idle(Some(0))
@@ -281,14 +293,18 @@ fn build(db: &PathBuf, pragmas: &str, timeout: Duration) -> r2d2::Pool<SqliteCon
 mod tests {
     use super::*;
 
-    fn connections(dir: &std::path::Path) -> Connections {
-        Connections::new(dir.join("cache.db"), String::new(), Duration::from_secs(5))
+    /// Connections to a new, empty `cache.db` in `dir` (the pool opens
+    /// only a file that is there).
+    fn connections(dir: &std::path::Path) -> Result<Connections> {
+        let db = dir.join("cache.db");
+        Connection::open(&db)?;
+        Ok(Connections::new(db, String::new(), Duration::from_secs(5)))
     }
 
     #[test]
     fn the_kept_connection_is_lent_when_free_and_the_pool_serves_the_rest() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| crate::Error::io("tempdir", e))?;
-        let conns = connections(dir.path());
+        let conns = connections(dir.path())?;
         let first = conns.get()?;
         assert!(matches!(first, Conn::Kept(_)));
         first.execute_batch("CREATE TABLE t (x)")?;
@@ -314,7 +330,7 @@ mod tests {
     #[test]
     fn reset_replaces_the_kept_connection() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| crate::Error::io("tempdir", e))?;
-        let conns = connections(dir.path());
+        let conns = connections(dir.path())?;
         conns.get()?.execute_batch("PRAGMA user_version = 7")?;
         let lent = conns.get()?;
         conns.reset();

@@ -48,7 +48,7 @@
 //! evicts the entry it just stored unless that entry alone reaches the
 //! limit. The size and cull limits can change while the cache is open
 //! ([`Cache::set_size_limit`], [`Cache::set_cull_limit`]); other handles and
-//! processes pick a change up on their first write a second later, or at
+//! processes pick a change up on their first call a second later, or at
 //! once with [`Cache::reload_settings`]. A limit given to the builder is
 //! stored too, so the last process to open with one sets it for all.
 //!

@@ -204,7 +204,7 @@ impl Cache {
         let memo_key = (self.inner.memo.enabled() && active(self.inner.id).is_none())
             .then(|| KeyRef::of(&key))
             .flatten();
-        let found = self.with_conn(|conn| {
+        let found = self.with_conn_at(now, |conn| {
             let generation = self.inner.conns.generation();
             let memo = &self.inner.memo;
             let before = match &memo_key {
@@ -323,7 +323,7 @@ impl Cache {
     pub fn read(&self, key: &(impl Serialize + ?Sized)) -> Result<Option<ValueBytes>> {
         let key = encode(key)?;
         let now = now();
-        let found = self.with_conn(|conn| {
+        let found = self.with_conn_at(now, |conn| {
             with_live_row(conn, &key, now, |row| {
                 let rowid: i64 = row.get(0)?;
                 let mode: i64 = row.get(1)?;
@@ -355,7 +355,7 @@ impl Cache {
     pub fn contains(&self, key: &(impl Serialize + ?Sized)) -> Result<bool> {
         let key = encode(key)?;
         let now = now();
-        self.with_conn(|conn| {
+        self.with_conn_at(now, |conn| {
             let (k, raw) = key.to_sql();
             let mut stmt = conn.prepare_cached(
                 "SELECT 1 FROM Cache WHERE key = ?1 AND raw = ?2 \

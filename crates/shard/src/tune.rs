@@ -2,7 +2,8 @@
 //! smallest value kept in a file, statistics, the tag index (as
 //! python-diskcache's `Cache.reset` changes them); and reading them again
 //! after another handle or process changed them: on request, and by every
-//! write at most [`RECHECK`] after the last reading.
+//! call at most [`RECHECK`] after the last reading (with a check that
+//! `cache.db` is still the file the handle opened).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -14,8 +15,9 @@ use crate::error::{Error, Result};
 use crate::settings::Settings;
 
 /// How old a handle's reading of the changeable settings may grow before a
-/// write reads them again (inside its transaction: one indexed query of a
-/// few rows, a few microseconds once a second).
+/// call reads them again (a write inside its transaction, a read before it
+/// begins: one `stat` and one indexed query of a few rows, a few
+/// microseconds once a second).
 const RECHECK: f64 = 1.0;
 
 /// The stored rows of the settings a handle may change while open.
@@ -46,10 +48,15 @@ impl Tunables {
     }
 
     /// Whether the settings were last read [`RECHECK`] or more before
-    /// `now` (or the clock went back since).
-    fn due(&self, now: f64) -> bool {
+    /// `now` (or the clock went back since); if so, the caller reads them
+    /// now, and the next call is due [`RECHECK`] later.
+    fn take_due(&self, now: f64) -> bool {
         let last = f64::from_bits(self.read_at.load(Ordering::Relaxed));
-        !(last <= now && now - last < RECHECK)
+        if last <= now && now - last < RECHECK {
+            return false;
+        }
+        self.read_at.store(now.to_bits(), Ordering::Relaxed);
+        true
     }
 
     /// The volume above which writes cull.
@@ -96,7 +103,7 @@ impl Tunables {
 impl Cache {
     /// Changes the size limit: for this handle at once, and, stored in the
     /// database, for every other handle and process on the directory, from
-    /// its first write a second or more after it last read the settings
+    /// its first call a second or more after it last read the settings
     /// (or at once, by [`reload_settings`](Self::reload_settings)). Nothing
     /// is removed now: each later write culls up to the cull limit, and
     /// [`cull`](Self::cull) brings the volume under the new limit at once.
@@ -140,7 +147,7 @@ impl Cache {
     /// limit, smallest file, statistics, whether there is a tag index) again
     /// from the database, where another handle or process may have changed
     /// them, and uses them from now on; returns the settings in force.
-    /// Writes do this by themselves once a second; this is for a change
+    /// Calls do this by themselves once a second; this is for a change
     /// that must hold at once. The other settings (eviction policy, SQLite's
     /// pragmas) take a reopen.
     ///
@@ -162,19 +169,36 @@ impl Cache {
 
     /// Inside a write's transaction, when the last reading is [`RECHECK`]
     /// old: checks that `cache.db` is still the file this handle writes
-    /// (see `Connections::check_file`; if not, the write fails), and reads
+    /// (see `Connections::follow_file`; if not, the write fails), and reads
     /// the changeable settings again, so that a change another process made
     /// takes effect here too. Values that do not parse leave the ones in
     /// force (they were valid when this handle opened).
     pub(crate) fn recheck(&self, conn: &Connection, now: f64) -> Result<()> {
-        let tunables = &self.inner.tunables;
-        if !tunables.due(now) {
+        if !self.inner.tunables.take_due(now) {
             return Ok(());
         }
-        tunables.read_at.store(now.to_bits(), Ordering::Relaxed);
-        self.inner.conns.check_file()?;
+        self.inner.conns.follow_file()?;
+        self.adopt_stored(conn)
+    }
+
+    /// The same for a call outside a transaction (a read), before it takes
+    /// a connection: when `cache.db` is no longer the file this handle
+    /// opened, the call goes to whatever is at the path now (and fails if
+    /// nothing is), rather than reading entries nobody else sees any more.
+    pub(crate) fn refresh(&self, now: f64) -> Result<()> {
+        if !self.inner.tunables.take_due(now) {
+            return Ok(());
+        }
+        // A change has dropped the connections; the next one opens the path.
+        let _ = self.inner.conns.follow_file();
+        let conn = self.inner.conns.get()?;
+        self.adopt_stored(&conn)
+    }
+
+    /// Uses the changeable settings as stored, unless they do not parse.
+    fn adopt_stored(&self, conn: &Connection) -> Result<()> {
         if let Ok(stored) = self.stored_changeable(conn)? {
-            tunables.adopt(&stored);
+            self.inner.tunables.adopt(&stored);
         }
         Ok(())
     }
@@ -289,6 +313,21 @@ mod tests {
     }
 
     #[test]
+    fn reads_alone_take_up_a_change() -> Result<()> {
+        let cache = Cache::builder().open_temp()?;
+        let other = Cache::builder().open(cache.directory())?;
+        other.set_cull_limit(4)?;
+        other.set_statistics(true)?;
+        let opened = now();
+        cache.refresh(opened + 0.5 * RECHECK)?;
+        assert_eq!(cache.settings().cull_limit, 10, "read again too soon");
+        cache.refresh(opened + 2.0 * RECHECK)?;
+        let s = cache.settings();
+        assert_eq!((s.cull_limit, s.statistics), (4, true));
+        Ok(())
+    }
+
+    #[test]
     fn writes_read_a_change_again_and_keep_their_values_over_a_bad_one() -> Result<()> {
         let cache = Cache::builder().open_temp()?;
         let other = rusqlite::Connection::open(cache.directory().join("cache.db"))?;
@@ -304,10 +343,6 @@ mod tests {
         let later = now() + 2.0 * RECHECK;
         cache.recheck(&conn, later)?;
         assert_eq!(cache.settings().cull_limit, 10, "a bad row was adopted");
-        assert!(matches!(
-            cache.reload_settings(),
-            Err(Error::InvalidInput { .. })
-        ));
 
         store("size_limit", "777")?;
         cache.recheck(&conn, later + 0.5 * RECHECK)?;
@@ -315,6 +350,13 @@ mod tests {
         cache.recheck(&conn, later + RECHECK)?;
         let s = cache.settings();
         assert_eq!((s.size_limit, s.cull_limit), (777, 3));
+
+        store("size_limit", "junk")?;
+        assert!(matches!(
+            cache.reload_settings(),
+            Err(Error::InvalidInput { .. })
+        ));
+        assert_eq!(cache.settings().size_limit, 777);
         Ok(())
     }
 }

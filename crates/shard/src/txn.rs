@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use rusqlite::Connection;
 
-use crate::cache::{Cache, Inner};
+use crate::cache::{Cache, Inner, now};
 use crate::conn::Conn;
 use crate::error::{Error, Result};
 use crate::files;
@@ -163,10 +163,23 @@ impl Cache {
 
     /// Runs `f` on a connection: the active transaction's, or a pooled one.
     pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.with_conn_at(now(), f)
+    }
+
+    /// [`with_conn`](Self::with_conn) for a caller that has read the clock
+    /// (`now`, seconds since the epoch): outside a transaction, the handle
+    /// first follows `cache.db` and rereads its settings when that is due
+    /// (see [`refresh`](Self::refresh)).
+    pub(crate) fn with_conn_at<T>(
+        &self,
+        now: f64,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
         self.prepare();
         if let Some((conn, _)) = active(self.inner.id) {
             return f(&conn);
         }
+        self.refresh(now)?;
         let conn = self.inner.conns.get()?;
         f(&conn)
     }

@@ -3,7 +3,8 @@
 //! directory, instead of waiting for the pool's timeout; and a handle whose
 //! connection is open on the old, unlinked file does not write into it
 //! unseen: its first write a second later fails, and the calls after that
-//! reach what is at the path now.
+//! reach what is at the path now. Reads notice it too, a second later at
+//! most: they answer from what is at the path, or fail when nothing is.
 
 use std::time::Duration;
 
@@ -63,5 +64,51 @@ fn a_replaced_cache_is_noticed_and_then_used() -> Result<(), Box<dyn std::error:
     old.set("after", &4)?;
     assert_eq!(Cache::open(&dir)?.get::<i64>("after")?, Some(4));
     assert_eq!(Cache::open(&dir)?.get::<i64>("lost")?, None);
+    Ok(())
+}
+
+#[test]
+fn reads_follow_a_replaced_cache() -> Result<(), Box<dyn std::error::Error>> {
+    let parent = tempfile::tempdir()?;
+    let dir = parent.path().join("cache");
+    let old = Cache::open(&dir)?;
+    old.set("k", &1)?;
+    // Read twice: the second answer may come from the handle's read memo.
+    assert_eq!(old.get::<i64>("k")?, Some(1));
+    assert_eq!(old.get::<i64>("k")?, Some(1));
+    std::fs::rename(&dir, parent.path().join("moved"))?;
+    let new = Cache::open(&dir)?;
+    new.set("k", &2)?;
+    a_second_later();
+    // No write in between: the reads alone notice the new file.
+    assert_eq!(old.get::<i64>("k")?, Some(2));
+    assert!(old.contains("k")?);
+    assert_eq!(old.len()?, 1);
+    // The cache moved away is whole.
+    assert_eq!(
+        Cache::open(parent.path().join("moved"))?.get::<i64>("k")?,
+        Some(1)
+    );
+    Ok(())
+}
+
+#[test]
+fn reads_fail_once_the_files_are_gone() -> Result<(), Box<dyn std::error::Error>> {
+    let parent = tempfile::tempdir()?;
+    let dir = parent.path().join("cache");
+    let cache = Cache::open(&dir)?;
+    cache.set("k", &1)?;
+    assert_eq!(cache.get::<i64>("k")?, Some(1));
+    assert_eq!(cache.get::<i64>("k")?, Some(1));
+    let db = dir.join("cache.db");
+    std::fs::remove_file(&db)?;
+    a_second_later();
+    assert!(not_found(cache.get::<i64>("k"), &db));
+    assert!(not_found(cache.contains("k"), &db));
+    assert!(!db.exists(), "a read made an empty cache.db");
+
+    std::fs::remove_dir_all(&dir)?;
+    assert!(not_found(cache.get::<i64>("k"), &dir));
+    assert!(!dir.exists());
     Ok(())
 }
