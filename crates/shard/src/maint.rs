@@ -144,7 +144,7 @@ impl Cache {
         }
         let batch = self.inner.pending.take();
         if let Err(e) = batch.apply(conn, self.inner.settings.eviction_policy) {
-            self.inner.pending.restore(batch);
+            self.inner.pending.restore(batch, false);
             return Err(e);
         }
         Ok(())

@@ -19,7 +19,12 @@ use crate::row::{
     Written, decode_file, decode_inline, fetch, file_stored, raw_stored, with_live_row,
 };
 use crate::settings::{EvictionPolicy, Synchronous};
-use crate::txn::active;
+use crate::txn::{TxnState, active};
+
+/// How long a read that flushes the batched access records and statistics
+/// waits for the write lock (others' writes hold it for tens of
+/// microseconds; only a long transaction makes it give up).
+const READ_FLUSH_WAIT: Duration = Duration::from_millis(2);
 
 impl Cache {
     /// Stores `value` under `key`, replacing any previous value.
@@ -290,27 +295,40 @@ impl Cache {
         }
         let rowid = if track { hit } else { None };
         if self.inner.pending.record(hit.is_some(), stats, rowid, now) {
-            let _ = self.flush_pending();
+            // A read never waits on another writer's long transaction: the
+            // records then wait for a later flush.
+            let _ = self.flush(Some(READ_FLUSH_WAIT));
         }
     }
 
     /// Writes pending access records and statistics.
     pub(crate) fn flush_pending(&self) -> Result<()> {
+        self.flush(None)
+    }
+
+    /// Writes pending access records and statistics, waiting for the write
+    /// lock as every write does, or, with `bounded`, at most that long and
+    /// without retrying; a batch not written is kept for the next flush
+    /// (after a bounded one gave up, no sooner than a second later).
+    fn flush(&self, bounded: Option<Duration>) -> Result<()> {
         let batch = self.inner.pending.take();
         if batch.is_empty() {
             return Ok(());
         }
         let policy = self.policy();
-        match self.write(|conn, st| {
+        let apply = |conn: &rusqlite::Connection, st: &mut TxnState| {
             st.memo.none();
             batch.apply(conn, policy)
-        }) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.inner.pending.restore(batch);
-                Err(e)
+        };
+        let written = match bounded {
+            Some(wait) => {
+                let written = self.write_waiting(wait.min(self.inner.timeout), false, apply);
+                self.prepare();
+                written
             }
-        }
+            None => self.write(apply),
+        };
+        written.inspect_err(|_| self.inner.pending.restore(batch, bounded.is_some()))
     }
 
     /// The value's bytes: a memory map of its file when it is file-backed

@@ -12,9 +12,11 @@
 use std::cell::RefCell;
 use std::path::Path;
 use std::rc::Rc;
+use std::time::Duration;
 
 use rusqlite::Connection;
 
+use crate::busy;
 use crate::cache::{Cache, Inner, now};
 use crate::conn::Conn;
 use crate::error::{Error, Result};
@@ -128,9 +130,20 @@ impl Cache {
     /// changes become part of it.
     pub(crate) fn write<T>(
         &self,
+        f: impl FnMut(&Connection, &mut TxnState) -> Result<T>,
+    ) -> Result<T> {
+        self.write_waiting(self.inner.timeout, self.inner.retry, f)
+    }
+
+    /// [`write`](Self::write), waiting at most `wait` for the write lock,
+    /// and after that, with `retry`, again and again.
+    pub(crate) fn write_waiting<T>(
+        &self,
+        wait: Duration,
+        retry: bool,
         mut f: impl FnMut(&Connection, &mut TxnState) -> Result<T>,
     ) -> Result<T> {
-        self.prepare();
+        busy::set_timeout(wait);
         if let Some((conn, state)) = active(self.inner.id) {
             return op(&conn, &mut state.borrow_mut(), &mut f);
         }
@@ -151,7 +164,7 @@ impl Cache {
                 }
                 Err(e) => {
                     rollback(&conn);
-                    if e.is_timeout() && self.inner.retry {
+                    if e.is_timeout() && retry {
                         continue;
                     }
                     state.rolled_back(&self.inner.dir);
