@@ -55,6 +55,43 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # In async code
+//!
+//! The calls are synchronous and short, so async code can make most of them
+//! directly:
+//!
+//! - Reads (`get`, `contains`, `read`, iteration) never wait for writers
+//!   and take microseconds. Under LRU, LFU or statistics, about once a
+//!   second a read also writes the accesses it recorded, waiting at most
+//!   2 ms for the lock. A file-backed value is read from its file: read a
+//!   large one with `read` (a memory map) or on a blocking thread.
+//! - A write waits for its shard's lock up to the timeout, 60 s by default.
+//!   Give a service a short one, so that a busy shard costs at most that: a
+//!   [`FanoutCache`] then answers "not stored" (`false`), a [`Cache`]
+//!   [`Error::Timeout`].
+//! - Long calls (`set_reader` of a large value, `clear`, `cull`, `expire`,
+//!   `check`) belong on a blocking thread (`tokio::task::spawn_blocking`,
+//!   say). Handles are cheap clones, `Send`, `Sync` and `'static`:
+//!
+//! ```
+//! use std::time::Duration;
+//! use diskcache::{CacheBuilder, FanoutCache};
+//!
+//! fn on_blocking_thread<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> T {
+//!     std::thread::spawn(job).join().expect("no panic")
+//! }
+//!
+//! let dir = tempfile::tempdir()?;
+//! let cache = FanoutCache::builder()
+//!     .cache(CacheBuilder::new().timeout(Duration::from_millis(20)))
+//!     .open(dir.path())?;
+//! assert!(cache.set("page", "<html>…</html>")?); // false: not stored in 20 ms
+//! let handle = cache.clone();
+//! let cleared = on_blocking_thread(move || handle.clear())?;
+//! assert_eq!(cleared, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! The engine's documentation (format, durability, size limits, processes)
 //! is in [`shard`]; sharding in [`fanout`].
 //!
