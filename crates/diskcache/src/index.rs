@@ -71,6 +71,33 @@ where
         self.cache.set(key, value)
     }
 
+    /// Inserts every pair, in order, as one transaction (python's
+    /// `Index.update`): other threads and processes see all of them at
+    /// once, and none of them when one fails.
+    ///
+    /// ```
+    /// use diskcache::Index;
+    /// let dir = tempfile::tempdir()?;
+    /// let index: Index<String, u32> = Index::open(dir.path())?;
+    /// let (a, b) = ("a".to_string(), "b".to_string());
+    /// index.insert(&b, &0)?;
+    /// index.extend([(&a, &1), (&b, &2)])?;
+    /// let items: Vec<(String, u32)> = index.items().collect::<Result<_, _>>()?;
+    /// assert_eq!(items, [(b, 2), (a, 1)]); // "b" keeps its place
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn extend<'a>(&self, entries: impl IntoIterator<Item = (&'a K, &'a V)>) -> Result<()>
+    where
+        K: 'a,
+        V: 'a,
+    {
+        self.cache.transact(|| {
+            entries
+                .into_iter()
+                .try_for_each(|(key, value)| self.insert(key, value))
+        })
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: &K) -> Result<Option<V>> {
         self.cache.get(key)

@@ -1,5 +1,5 @@
 //! Index: mapping operations, insertion order both ways, popitem, memoize,
-//! equality.
+//! extend, equality.
 
 use std::collections::BTreeMap;
 
@@ -53,9 +53,7 @@ fn index_is_an_ordered_persistent_mapping() -> Result<(), Box<dyn std::error::Er
     assert!(index.eq_entries(model.clone())?);
     assert!(!index.eq_entries([("a".to_string(), 1)])?);
     let other: Index<String, u32> = Index::open(dir.path().join("other"))?;
-    for (k, v) in &model {
-        other.insert(k, v)?;
-    }
+    other.extend(&model)?;
     assert!(index.eq_index(&other)?);
 
     // Queue helpers live beside the mapping.
