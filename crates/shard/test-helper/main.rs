@@ -8,9 +8,12 @@
 //!   as fast as it can.
 //! - `set <dir> <key> <n>`: store the integer `n` under `key`.
 //! - `limit <dir> <bytes>`: change the cache's size limit to `bytes`.
+//! - `watch <dir> <key> <n> <millis>`: read the integer under `key` every
+//!   10 ms, printing `saw <value>` (or `error <e>`) whenever that changes,
+//!   until it reads `n` or `millis` have passed.
 
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diskcache_shard::{Cache, Error, Side};
 
@@ -59,6 +62,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             cache.set(&arg(3)?, &n)?;
         }
         "limit" => cache.set_size_limit(arg(3)?.parse()?)?,
+        "watch" => {
+            let key = arg(3)?;
+            let want: i64 = arg(4)?.parse()?;
+            let limit = Duration::from_millis(arg(5)?.parse()?);
+            let started = Instant::now();
+            let mut last = String::new();
+            while started.elapsed() < limit {
+                let read = cache.get::<i64>(&key);
+                let now = match &read {
+                    Ok(Some(v)) => format!("saw {v}"),
+                    Ok(None) => "saw nothing".to_string(),
+                    Err(e) => format!("error {e}"),
+                };
+                if now != last {
+                    println!("{now}");
+                    std::io::stdout().flush()?;
+                    last = now;
+                }
+                if matches!(read, Ok(Some(v)) if v == want) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         other => return Err(format!("unknown command {other}").into()),
     }
     Ok(())

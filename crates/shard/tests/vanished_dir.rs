@@ -4,11 +4,16 @@
 //! connection is open on the old, unlinked file does not write into it
 //! unseen: its first write a second later fails, and the calls after that
 //! reach what is at the path now. Reads notice it too, a second later at
-//! most: they answer from what is at the path, or fail when nothing is.
+//! most: they answer from what is at the path, or fail when nothing is
+//! (in this process, and in another one reading the directory).
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use diskcache_shard::{Cache, Error};
+
+const HELPER: &str = env!("CARGO_BIN_EXE_shard-test-helper");
 
 /// Whether `result` is an I/O error of kind NotFound about `path`.
 fn not_found<T: std::fmt::Debug>(result: Result<T, Error>, path: &std::path::Path) -> bool {
@@ -110,5 +115,27 @@ fn reads_fail_once_the_files_are_gone() -> Result<(), Box<dyn std::error::Error>
     std::fs::remove_dir_all(&dir)?;
     assert!(not_found(cache.get::<i64>("k"), &dir));
     assert!(!dir.exists());
+    Ok(())
+}
+
+#[test]
+fn a_reading_process_follows_a_replaced_cache() -> Result<(), Box<dyn std::error::Error>> {
+    let parent = tempfile::tempdir()?;
+    let dir = parent.path().join("cache");
+    Cache::open(&dir)?.set("k", &1)?;
+    // Another process reads `k` until it reads 2, for 20 s at most.
+    let mut watcher = Command::new(HELPER)
+        .args(["watch", dir.to_str().ok_or("path")?, "k", "2", "20000"])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut lines = BufReader::new(watcher.stdout.take().ok_or("stdout")?).lines();
+    assert_eq!(lines.next().transpose()?.as_deref(), Some("saw 1"));
+    std::fs::rename(&dir, parent.path().join("moved"))?;
+    Cache::open(&dir)?.set("k", &2)?;
+    // It may read while the directory is away (an error), never the old
+    // entries once the new cache is there.
+    let seen: Vec<String> = lines.collect::<Result<_, _>>()?;
+    assert!(watcher.wait()?.success());
+    assert_eq!(seen.last().map(String::as_str), Some("saw 2"), "{seen:?}");
     Ok(())
 }
