@@ -2,11 +2,14 @@
 //! statistics, key sets.
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use diskcache_fanout::FanoutCache;
 use diskcache_shard::{Cache, CacheBuilder};
 use rusqlite::Connection;
+
+pub mod servers;
 
 /// The benchmarks' result type.
 pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -31,6 +34,8 @@ pub enum System {
     /// BLOB)` with the cache's pragmas, a prepared point `SELECT` and a
     /// one-row `INSERT OR REPLACE` committed on its own.
     Floor(Connection),
+    /// Memcached or Redis on loopback, through this crate's Rust client.
+    Server(Mutex<servers::Client>),
 }
 
 impl System {
@@ -38,8 +43,15 @@ impl System {
     /// (in `dir/floor.db`). A cache kind may end in `-nomemo` (the read
     /// memo off), then in `-nosync` (`Synchronous::Off`: no fsync at all),
     /// and then in `@BYTES`, the SQLite page size of a new cache
-    /// (`shard@1024`, `fanout8-nomemo@1024`, `shard-nosync`).
+    /// (`shard@1024`, `fanout8-nomemo@1024`, `shard-nosync`). A server
+    /// already running on a port of 127.0.0.1 is `memcached-rs:PORT` or
+    /// `redis-rs:PORT`.
     pub fn open(kind: &str, dir: &Path) -> Res<System> {
+        if let Some((name, port)) = kind.split_once(':') {
+            let server = servers::Kind::of(name).ok_or(format!("unknown server {name}"))?;
+            let client = servers::Client::connect(server, port.parse()?)?;
+            return Ok(System::Server(Mutex::new(client)));
+        }
         let (kind, builder) = match kind.split_once('@') {
             Some((kind, bytes)) => (kind, Cache::builder().sqlite_page_size(bytes.parse()?)),
             None => (kind, Cache::builder()),
@@ -92,6 +104,7 @@ impl System {
                     None => None,
                 }
             }
+            System::Server(c) => lock(c)?.get(key)?,
         })
     }
 
@@ -106,6 +119,7 @@ impl System {
                     .execute([key, value])?;
                 true
             }
+            System::Server(c) => lock(c)?.set(key, value).map(|()| true)?,
         })
     }
 
@@ -119,8 +133,16 @@ impl System {
                     .execute([key])?
                     > 0
             }
+            System::Server(c) => lock(c)?.delete(key)?,
         })
     }
+}
+
+/// The client behind a server system's lock.
+fn lock(client: &Mutex<servers::Client>) -> Res<std::sync::MutexGuard<'_, servers::Client>> {
+    client
+        .lock()
+        .map_err(|_| "a server client's lock was poisoned".into())
 }
 
 /// The pragmas a cache's connections run with by default (WAL, synchronous

@@ -12,7 +12,10 @@
 //! makes under target/), memcached and redis (servers the harness starts
 //! on 127.0.0.1 from Debian's `memcached` and `redis-server` packages,
 //! driven from Python by pymemcache and redis-py, as python-diskcache's
-//! published figures drive them from Python). A cache system may end in
+//! published figures drive them from Python), and memcached-rs and
+//! redis-rs (the same servers driven by this crate's own Rust client, the
+//! servers' best showing: no Python between the timer and the socket).
+//! A cache system may end in
 //! `-nomemo` (its read memo off; see `CacheBuilder::memo_bytes`) and then in
 //! `@BYTES`, the SQLite page size of its new cache (`shard@1024`; see
 //! `CacheBuilder::sqlite_page_size`). Results go to
@@ -25,11 +28,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use diskcache_bench::servers::Kind;
 use diskcache_bench::{Res, Rng, System, quantile_us};
 
 const KEYS: u64 = 1000;
 const REPLAY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/replay.py");
-const ALL: [&str; 8] = [
+const ALL: [&str; 10] = [
     "shard",
     "fanout4",
     "fanout8",
@@ -38,71 +42,9 @@ const ALL: [&str; 8] = [
     "py-fanout4",
     "memcached",
     "redis",
+    "memcached-rs",
+    "redis-rs",
 ];
-
-/// A server the harness started; stopped when dropped.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `memcached` or `redis` on a free port of 127.0.0.1.
-fn start_server(kind: &str) -> Res<(Server, u16)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let port_arg = port.to_string();
-    let (program, package, args): (&str, &str, Vec<&str>) = match kind {
-        "memcached" => (
-            "memcached",
-            "memcached",
-            vec![
-                "-l",
-                "127.0.0.1",
-                "-p",
-                &port_arg,
-                "-U",
-                "0",
-                "-u",
-                "nobody",
-            ],
-        ),
-        _ => (
-            "redis-server",
-            "redis-server",
-            vec![
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port_arg,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-        ),
-    };
-    let child = Command::new(program)
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| {
-            format!("{program} is not installed ({e}); install it with: apt-get install {package}")
-        })?;
-    let server = Server(child);
-    for _ in 0..500 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok((server, port));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    Err(format!("{program} did not start listening on port {port}").into())
-}
 
 fn now_ms() -> u128 {
     SystemTime::now()
@@ -284,15 +226,14 @@ fn measure(kind: &str, procs: u64, count: u64) -> Res<Tally> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().to_str().ok_or("path")?.to_string();
     let exe = std::env::current_exe()?;
-    // Servers run for the whole measurement; Python drives them.
-    let server = match kind {
-        "memcached" | "redis" => Some(start_server(kind)?),
-        _ => None,
-    };
-    let python_kind = match (&server, kind.strip_prefix("py-")) {
-        (Some((_, port)), _) => Some(format!("{kind}:{port}")),
-        (None, Some(k)) => Some(k.to_string()),
-        (None, None) => None,
+    // Servers run for the whole measurement; Python drives `memcached` and
+    // `redis`, this harness's own client `memcached-rs` and `redis-rs`.
+    let server = Kind::of(kind).map(Kind::start).transpose()?;
+    let (python_kind, worker_kind) = match (&server, kind.strip_prefix("py-")) {
+        (Some((_, port)), _) if kind.ends_with("-rs") => (None, format!("{kind}:{port}")),
+        (Some((_, port)), _) => (Some(format!("{kind}:{port}")), String::new()),
+        (None, Some(k)) => (Some(k.to_string()), String::new()),
+        (None, None) => (None, kind.to_string()),
     };
     let command = |ops: &Path, start: u128| -> Res<Command> {
         Ok(match &python_kind {
@@ -307,7 +248,7 @@ fn measure(kind: &str, procs: u64, count: u64) -> Res<Tally> {
             }
             None => {
                 let mut c = Command::new(&exe);
-                c.args(["worker", kind, &path])
+                c.args(["worker", &worker_kind, &path])
                     .arg(ops)
                     .arg(start.to_string());
                 c
@@ -528,7 +469,7 @@ fn main() -> Res<()> {
         for kind in &systems {
             let ratio = |action: &str| median_ratio(&medians, kind, "shard", p, action);
             println!(
-                "  {kind:<11} {p} proc: get {}  set {}",
+                "  {kind:<13} {p} proc: get {}  set {}",
                 ratio("get"),
                 ratio("set")
             );
