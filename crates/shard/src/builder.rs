@@ -13,8 +13,11 @@ use crate::settings::{EvictionPolicy, JournalMode, Settings, Synchronous};
 /// eviction policy, statistics, tag index, min file size and the SQLite
 /// pragmas) are stored in the directory's `Settings` table: a setter left
 /// alone keeps the stored value (or the default on a new directory), a
-/// setter called overrides and re-stores it. Timeout, retry and the
-/// network-filesystem opt-in belong to this handle only.
+/// setter called overrides and re-stores it. A stored value that is
+/// damaged (of the wrong type or out of range) makes `open` fail with
+/// [`Error::InvalidInput`] naming the setting, unless its setter is
+/// called: then the stored value is not read, and is replaced. Timeout,
+/// retry and the network-filesystem opt-in belong to this handle only.
 ///
 /// ```
 /// use std::time::Duration;
@@ -250,6 +253,25 @@ impl CacheBuilder {
 
     pub(crate) fn handle_retry(&self) -> bool {
         self.retry
+    }
+
+    /// Whether a setter was called for the stored setting `key` (a
+    /// `Settings` row name), so that the stored value is not needed.
+    pub(crate) fn overrides(&self, key: &str) -> bool {
+        match key {
+            "statistics" => self.statistics.is_some(),
+            "tag_index" => self.tag_index.is_some(),
+            "eviction_policy" => self.eviction_policy.is_some(),
+            "size_limit" => self.size_limit.is_some(),
+            "cull_limit" => self.cull_limit.is_some(),
+            "disk_min_file_size" => self.min_file_size.is_some(),
+            "sqlite_auto_vacuum" => self.auto_vacuum.is_some(),
+            "sqlite_cache_size" => self.cache_size.is_some(),
+            "sqlite_journal_mode" => self.journal_mode.is_some(),
+            "sqlite_mmap_size" => self.mmap_size.is_some(),
+            "sqlite_synchronous" => self.synchronous.is_some(),
+            _ => false,
+        }
     }
 
     /// Applies the setters that were called on top of stored settings.

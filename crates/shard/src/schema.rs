@@ -105,10 +105,21 @@ fn stored(conn: &Connection) -> Result<Option<Vec<(String, Value)>>> {
     Ok(Some(rows.collect::<rusqlite::Result<_>>()?))
 }
 
+/// The stored settings with the builder's on top. A stored value the
+/// builder replaces is not read, so that a damaged one can be repaired by
+/// giving the setting explicitly; one it does not replace must be valid.
 fn merge(rows: Option<&[(String, Value)]>, overrides: &CacheBuilder) -> Result<Settings> {
     let mut settings = Settings::default();
     for (key, value) in rows.unwrap_or_default() {
-        settings.apply_stored(key, value)?;
+        if overrides.overrides(key) {
+            continue;
+        }
+        settings.apply_stored(key, value).map_err(|e| match e {
+            Error::InvalidInput { message } => Error::invalid(format!(
+                "{message} (give the setting to CacheBuilder to replace it)"
+            )),
+            other => other,
+        })?;
     }
     overrides.apply(&mut settings);
     settings.validate()?;

@@ -188,55 +188,58 @@ impl Default for Settings {
 /// The `Settings` keys that hold metadata rather than settings.
 pub(crate) const METADATA: [&str; 4] = ["count", "size", "hits", "misses"];
 
-fn as_int(key: &str, value: &Value) -> Result<i64> {
+fn as_int(value: &Value) -> Result<i64> {
     match value {
         Value::Integer(i) => Ok(*i),
         Value::Real(r) if r.fract() == 0.0 && r.abs() < 9.0e15 => Ok(*r as i64),
         Value::Text(t) => t
             .trim()
             .parse()
-            .map_err(|_| Error::invalid(format!("setting {key} is not an integer: {t:?}"))),
-        other => Err(Error::invalid(format!(
-            "setting {key} is not an integer: {other:?}"
-        ))),
+            .map_err(|_| Error::invalid(format!("not an integer: {t:?}"))),
+        other => Err(Error::invalid(format!("not an integer: {other:?}"))),
     }
 }
 
-fn as_u64(key: &str, value: &Value) -> Result<u64> {
-    u64::try_from(as_int(key, value)?)
-        .map_err(|_| Error::invalid(format!("setting {key} is negative")))
+fn as_u64(value: &Value) -> Result<u64> {
+    u64::try_from(as_int(value)?).map_err(|_| Error::invalid("negative"))
 }
 
-fn as_text<'a>(key: &str, value: &'a Value) -> Result<&'a str> {
+fn as_text(value: &Value) -> Result<&str> {
     match value {
         Value::Text(t) => Ok(t),
-        other => Err(Error::invalid(format!(
-            "setting {key} is not text: {other:?}"
-        ))),
+        other => Err(Error::invalid(format!("not text: {other:?}"))),
     }
 }
 
 impl Settings {
-    /// Applies one stored `(key, value)` row; unknown keys are ignored.
+    /// Applies one stored `(key, value)` row; unknown keys are ignored. An
+    /// invalid value is an error that names the setting.
     pub(crate) fn apply_stored(&mut self, key: &str, value: &Value) -> Result<()> {
+        self.apply_value(key, value).map_err(|e| match e {
+            Error::InvalidInput { message } => {
+                Error::invalid(format!("stored setting {key}: {message}"))
+            }
+            other => other,
+        })
+    }
+
+    fn apply_value(&mut self, key: &str, value: &Value) -> Result<()> {
         match key {
-            "statistics" => self.statistics = as_int(key, value)? != 0,
-            "tag_index" => self.tag_index = as_int(key, value)? != 0,
-            "eviction_policy" => {
-                self.eviction_policy = EvictionPolicy::parse(as_text(key, value)?)?
-            }
-            "size_limit" => self.size_limit = as_u64(key, value)?,
-            "cull_limit" => self.cull_limit = as_u64(key, value)?,
-            "sqlite_auto_vacuum" => self.sqlite_auto_vacuum = as_int(key, value)?,
-            "sqlite_cache_size" => self.sqlite_cache_size = as_int(key, value)?,
+            "statistics" => self.statistics = as_int(value)? != 0,
+            "tag_index" => self.tag_index = as_int(value)? != 0,
+            "eviction_policy" => self.eviction_policy = EvictionPolicy::parse(as_text(value)?)?,
+            "size_limit" => self.size_limit = as_u64(value)?,
+            "cull_limit" => self.cull_limit = as_u64(value)?,
+            "sqlite_auto_vacuum" => self.sqlite_auto_vacuum = as_int(value)?,
+            "sqlite_cache_size" => self.sqlite_cache_size = as_int(value)?,
             "sqlite_journal_mode" => {
-                self.sqlite_journal_mode = JournalMode::parse(as_text(key, value)?)?
+                self.sqlite_journal_mode = JournalMode::parse(as_text(value)?)?
             }
-            "sqlite_mmap_size" => self.sqlite_mmap_size = as_int(key, value)?,
+            "sqlite_mmap_size" => self.sqlite_mmap_size = as_int(value)?,
             "sqlite_synchronous" => {
-                self.sqlite_synchronous = Synchronous::from_code(as_int(key, value)?)?
+                self.sqlite_synchronous = Synchronous::from_code(as_int(value)?)?
             }
-            "disk_min_file_size" => self.disk_min_file_size = as_u64(key, value)?,
+            "disk_min_file_size" => self.disk_min_file_size = as_u64(value)?,
             _ => {}
         }
         Ok(())

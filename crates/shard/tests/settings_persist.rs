@@ -104,6 +104,62 @@ fn invalid_settings_are_typed_errors() -> Result<(), Box<dyn std::error::Error>>
     Ok(())
 }
 
+/// A damaged stored setting refuses the open with an error that names it;
+/// giving that setting to the builder replaces the damaged value, and the
+/// entries are all still there.
+#[test]
+fn a_damaged_stored_setting_is_repaired_by_giving_it() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    Cache::open(dir.path())?.set("kept", "value")?;
+    let damage = [
+        ("statistics", "NULL"),
+        ("eviction_policy", "'sometimes'"),
+        ("size_limit", "-5"),
+        ("sqlite_auto_vacuum", "99"),
+        ("sqlite_synchronous", "x'00'"),
+    ];
+    for (key, bad) in damage {
+        let db = rusqlite::Connection::open(dir.path().join("cache.db"))?;
+        db.execute(
+            &format!("UPDATE Settings SET value = {bad} WHERE key = ?1"),
+            [key],
+        )?;
+        drop(db);
+        match Cache::open(dir.path()) {
+            Err(Error::InvalidInput { message }) => {
+                assert!(message.contains(key), "{key}: {message}")
+            }
+            other => panic!("{key}: opened over a damaged value: {:?}", other.err()),
+        }
+        let builder = Cache::builder();
+        let builder = match key {
+            "statistics" => builder.statistics(true),
+            "eviction_policy" => builder.eviction_policy(EvictionPolicy::LeastRecentlyUsed),
+            "size_limit" => builder.size_limit(1 << 20),
+            "sqlite_auto_vacuum" => builder.sqlite_auto_vacuum(1),
+            _ => builder.synchronous(Synchronous::Full),
+        };
+        let cache = builder.open(dir.path())?;
+        assert_eq!(
+            cache.get::<String>("kept")?.as_deref(),
+            Some("value"),
+            "{key}"
+        );
+        drop(cache);
+        // The repaired value was stored: a plain open works again.
+        let settings = Cache::open(dir.path())?.settings();
+        match key {
+            "statistics" => assert!(settings.statistics),
+            "eviction_policy" => {
+                assert_eq!(settings.eviction_policy, EvictionPolicy::LeastRecentlyUsed)
+            }
+            "size_limit" => assert_eq!(settings.size_limit, 1 << 20),
+            "sqlite_auto_vacuum" => assert_eq!(settings.sqlite_auto_vacuum, 1),
+            _ => assert_eq!(settings.sqlite_synchronous, Synchronous::Full),
+        }
+    }
+    Ok(())
+}
 #[test]
 fn a_temporary_cache_gets_its_own_directory() -> Result<(), Box<dyn std::error::Error>> {
     let cache = Cache::builder().open_temp()?;
