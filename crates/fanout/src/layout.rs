@@ -117,13 +117,16 @@ fn read_marker(dir: &Path) -> Result<Option<(usize, ShardHash)>> {
         }
     }
     match (shards, hash) {
-        (Some(s), Some(h)) if s > 0 => Ok(Some((s, h))),
+        (Some(s), Some(h)) if SHARD_COUNTS.contains(&s) => Ok(Some((s, h))),
         _ => Err(Error::Layout {
             path: dir.to_path_buf(),
             message: format!("{MARKER} is unreadable: {text:?}"),
         }),
     }
 }
+
+/// The shard counts a directory can have: its folders are `000` to `998`.
+const SHARD_COUNTS: std::ops::RangeInclusive<usize> = 1..=999;
 
 /// Settles the layout of `dir`: the recorded one when there is a record
 /// (an explicit request that differs is an error), else the one requested,
@@ -141,7 +144,7 @@ pub(crate) fn settle(
         shards.unwrap_or(if present > 0 { present } else { 8 }),
         hash.unwrap_or_default(),
     );
-    if wanted.0 == 0 || wanted.0 > 999 {
+    if !SHARD_COUNTS.contains(&wanted.0) {
         return Err(Error::Layout {
             path: dir.to_path_buf(),
             message: format!("shard count must be 1 to 999, not {}", wanted.0),

@@ -48,3 +48,31 @@ fn zero_shards_is_an_error() -> Result<(), Box<dyn std::error::Error>> {
     ));
     Ok(())
 }
+
+/// A damaged record is an error, never a shard count taken on trust (a
+/// huge one would make thousands of folders and databases).
+#[test]
+fn a_damaged_record_is_an_error() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    FanoutCache::builder()
+        .shards(2)
+        .open(dir.path())?
+        .set("k", &1)?;
+    for text in [
+        "shards = 1000000\nhash = xxh3\n",
+        "shards = 0\nhash = xxh3\n",
+        "shards = -3\nhash = xxh3\n",
+        "shards = 2\nhash = md5\n",
+        "\u{0}\u{1}garbage",
+        "",
+    ] {
+        std::fs::write(dir.path().join("fanout.cfg"), text)?;
+        let err = FanoutCache::open(dir.path()).err();
+        assert!(
+            matches!(err, Some(Error::Layout { .. })),
+            "{text:?}: {err:?}"
+        );
+    }
+    assert!(!dir.path().join("002").exists(), "no shard was made");
+    Ok(())
+}
