@@ -81,7 +81,8 @@ impl Action {
 /// Runs the command `args` names.
 pub(crate) fn run(args: &Args, out: &mut dyn Write) -> Result<ExitCode, Failure> {
     let action = Action::from_args(args)?;
-    let target = Target::open(&args.dir).map_err(Failure::Error)?;
+    let repair = matches!(action, Action::Check { fix: true });
+    let target = Target::open(&args.dir, repair).map_err(Failure::Error)?;
     let shards = target.shards.iter().map(|(_, c)| c);
     match action {
         Action::Info { json } => crate::info::print(&target, json, out),
@@ -165,6 +166,13 @@ fn total<'a>(
 
 fn check(target: &Target, fix: bool, out: &mut dyn Write) -> Result<ExitCode, Failure> {
     let (mut found, mut unfixable) = (0, 0);
+    for (name, repair) in &target.repaired {
+        found += 1;
+        match name.as_str() {
+            "." => writeln!(out, "{repair}")?,
+            shard => writeln!(out, "{shard}: {repair}")?,
+        }
+    }
     for (name, cache) in &target.shards {
         let report = cache.check(fix)?;
         for problem in &report.problems {

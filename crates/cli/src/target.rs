@@ -9,7 +9,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use diskcache::Cache;
+use diskcache::{Cache, Error, Settings};
 
 /// How the directory's caches are laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,11 +31,16 @@ pub(crate) struct Target {
     pub(crate) shards: Vec<(String, Cache)>,
     /// Named collections below the directory (`deque/jobs`, …).
     pub(crate) named: Vec<String>,
+    /// Damaged stored settings replaced by their defaults while opening,
+    /// as `(shard, what was wrong)`.
+    pub(crate) repaired: Vec<(String, String)>,
 }
 
 impl Target {
-    /// Opens every cache of `dir`, with the settings stored in each.
-    pub(crate) fn open(dir: &Path) -> Result<Target, String> {
+    /// Opens every cache of `dir`, with the settings stored in each. With
+    /// `repair`, a damaged stored setting is replaced by its default (and
+    /// listed in `repaired`); without, it is an error that says how.
+    pub(crate) fn open(dir: &Path, repair: bool) -> Result<Target, String> {
         if !dir.is_dir() {
             return Err(format!("{}: not a directory", dir.display()));
         }
@@ -52,8 +57,45 @@ impl Target {
             ));
         }
         let mut shards = Vec::with_capacity(shard_dirs.len());
+        let mut repaired = Vec::new();
+        let count = shard_dirs.len() as u64;
         for (name, path) in shard_dirs {
-            let cache = Cache::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut builder = Cache::builder();
+            // Each try replaces a setting not replaced before, so a few
+            // more tries than there are settings always suffice.
+            let mut tries = 0;
+            let cache = loop {
+                tries += 1;
+                let failed = match builder.clone().open(&path) {
+                    Ok(cache) => break cache,
+                    Err(e) => e,
+                };
+                match failed {
+                    Error::DamagedSetting { key, message } if repair && tries <= 16 => {
+                        let what = format!("stored setting {key} was damaged ({message})");
+                        // A fanout cache splits its size limit over its shards.
+                        if key == "size_limit" && count > 1 {
+                            let share = Settings::default().size_limit / count;
+                            repaired.push((
+                                name.clone(),
+                                format!("{what}: replaced by the default's share, {share} bytes"),
+                            ));
+                            builder = builder.size_limit(share);
+                        } else {
+                            repaired
+                                .push((name.clone(), format!("{what}: replaced by its default")));
+                            builder = builder.reset_setting(&key);
+                        }
+                    }
+                    e @ Error::DamagedSetting { .. } => {
+                        return Err(format!(
+                            "{}: {e}; `diskcache check DIR --fix` replaces it by its default",
+                            path.display()
+                        ));
+                    }
+                    e => return Err(format!("{}: {e}", path.display())),
+                }
+            };
             shards.push((name, cache));
         }
         Ok(Target {
@@ -61,6 +103,7 @@ impl Target {
             layout,
             shards,
             named: named(dir),
+            repaired,
         })
     }
 }

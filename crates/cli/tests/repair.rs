@@ -1,5 +1,7 @@
 //! `check` finds a value file gone missing and an orphan file, exits 1;
-//! `check --fix` repairs both and exits 0; a second check is clean.
+//! `check --fix` repairs both and exits 0; a second check is clean. A
+//! damaged stored setting stops every command with a message that says how
+//! to repair it, and `check --fix` replaces it by its default.
 
 mod common;
 
@@ -82,5 +84,67 @@ fn check_reports_then_fix_repairs() -> TestResult {
     let cache = Cache::open(dir.path())?;
     assert_eq!(cache.get::<Vec<u8>>("lost")?, None);
     assert_eq!(cache.get::<Vec<u8>>("kept")?, Some(vec![1u8; 100_000]));
+    Ok(())
+}
+
+#[test]
+fn check_fix_replaces_damaged_settings_of_every_shard() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let fanout = diskcache::FanoutCache::builder()
+        .shards(2)
+        .open(dir.path())?;
+    fanout.set("kept", "value")?;
+    drop(fanout);
+    for (shard, sql) in [
+        (
+            "000",
+            "UPDATE Settings SET value = 'lots' WHERE key = 'size_limit'",
+        ),
+        (
+            "001",
+            "UPDATE Settings SET value = NULL WHERE key = 'eviction_policy'",
+        ),
+        (
+            "001",
+            "UPDATE Settings SET value = 0 WHERE key = 'disk_min_file_size'",
+        ),
+    ] {
+        rusqlite::Connection::open(dir.path().join(shard).join("cache.db"))?.execute(sql, [])?;
+    }
+
+    for command in ["info", "check"] {
+        let refused = diskcache(command, dir.path(), &[])?;
+        assert_eq!(refused.code, Some(2), "{command}: {}", refused.text());
+        assert!(
+            refused.stderr.contains("size_limit") && refused.stderr.contains("check DIR --fix"),
+            "{command}: {}",
+            refused.stderr
+        );
+    }
+
+    let fixed = diskcache("check", dir.path(), &["--fix"])?;
+    assert_eq!(fixed.code, Some(0), "{}{}", fixed.text(), fixed.stderr);
+    let report = fixed.text();
+    for (shard, key) in [
+        ("000", "size_limit"),
+        ("001", "eviction_policy"),
+        ("001", "disk_min_file_size"),
+    ] {
+        assert!(
+            report.contains(&format!("{shard}: stored setting {key} was damaged")),
+            "{report}"
+        );
+    }
+    assert!(report.ends_with("3 problems, 3 repaired\n"), "{report}");
+
+    let again = diskcache("check", dir.path(), &[])?;
+    assert_eq!(again.code, Some(0), "{}", again.text());
+    let fanout = diskcache::FanoutCache::open(dir.path())?;
+    assert_eq!(fanout.get::<String>("kept")?.as_deref(), Some("value"));
+    for shard in fanout.shards() {
+        let s = shard.settings();
+        assert_eq!(s.size_limit, 1 << 29, "the default split over 2 shards");
+        assert_eq!(s.disk_min_file_size, 1 << 15);
+    }
     Ok(())
 }

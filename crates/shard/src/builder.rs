@@ -15,8 +15,8 @@ use crate::settings::{EvictionPolicy, JournalMode, Settings, Synchronous};
 /// alone keeps the stored value (or the default on a new directory), a
 /// setter called overrides and re-stores it. A stored value that is
 /// damaged (of the wrong type or out of range) makes `open` fail with
-/// [`Error::InvalidInput`] naming the setting, unless its setter is
-/// called: then the stored value is not read, and is replaced. Timeout,
+/// [`Error::DamagedSetting`] naming it, unless its setter is called: then
+/// the stored value is not read, and is replaced. Timeout,
 /// retry and the network-filesystem opt-in belong to this handle only.
 ///
 /// ```
@@ -56,6 +56,8 @@ pub struct CacheBuilder {
     retry: bool,
     allow_network_filesystem: bool,
     memo_bytes: Option<usize>,
+    /// Stored settings to replace by their defaults.
+    reset: Vec<String>,
 }
 
 impl CacheBuilder {
@@ -202,6 +204,33 @@ impl CacheBuilder {
         self
     }
 
+    /// Replaces the stored setting `key` (its name in the `Settings` table,
+    /// as [`Error::DamagedSetting`] gives it) by its default, without
+    /// reading the stored value: the repair for a damaged setting whose
+    /// value the caller does not want to choose. A setter called for the
+    /// same setting wins over the default. An unknown name makes `open`
+    /// fail with [`Error::InvalidInput`]. Default = none.
+    ///
+    /// ```
+    /// use diskcache_shard::{Cache, Error};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// Cache::open(dir.path())?.set("kept", &1)?;
+    /// let db = rusqlite::Connection::open(dir.path().join("cache.db"))?;
+    /// db.execute("UPDATE Settings SET value = 'lots' WHERE key = 'size_limit'", [])?;
+    /// let Err(Error::DamagedSetting { key, .. }) = Cache::open(dir.path()) else {
+    ///     panic!("opened over a damaged setting");
+    /// };
+    /// let cache = Cache::builder().reset_setting(&key).open(dir.path())?;
+    /// assert_eq!(cache.settings().size_limit, 1 << 30);
+    /// assert_eq!(cache.get::<i64>("kept")?, Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reset_setting(mut self, key: &str) -> Self {
+        self.reset.push(key.to_owned());
+        self
+    }
+
     /// Opens the cache in `dir`, creating the directory and the database as
     /// needed.
     pub fn open(self, dir: impl AsRef<Path>) -> Result<Cache> {
@@ -223,6 +252,16 @@ impl CacheBuilder {
     }
 
     fn open_dir(self, dir: PathBuf) -> Result<Cache> {
+        let known = Settings::default().rows();
+        if let Some(key) = self
+            .reset
+            .iter()
+            .find(|k| !known.iter().any(|(n, _)| n == k))
+        {
+            return Err(Error::invalid(format!(
+                "no stored setting is named {key:?}"
+            )));
+        }
         if let Some(bytes) = self.page_size {
             if !bytes.is_power_of_two() || !(512..=65536).contains(&bytes) {
                 return Err(Error::invalid(format!(
@@ -255,9 +294,14 @@ impl CacheBuilder {
         self.retry
     }
 
-    /// Whether a setter was called for the stored setting `key` (a
-    /// `Settings` row name), so that the stored value is not needed.
+    /// Whether the stored setting `key` (a `Settings` row name) is replaced,
+    /// by a setter or by its default, so that the stored value is not read.
     pub(crate) fn overrides(&self, key: &str) -> bool {
+        self.reset.iter().any(|k| k == key) || self.sets(key)
+    }
+
+    /// Whether a setter was called for the stored setting `key`.
+    fn sets(&self, key: &str) -> bool {
         match key {
             "statistics" => self.statistics.is_some(),
             "tag_index" => self.tag_index.is_some(),

@@ -45,6 +45,15 @@ pub enum Error {
         /// What is wrong, in words.
         message: String,
     },
+    /// A setting stored in the cache's `Settings` table does not parse or
+    /// is out of range, so the cache does not open; giving that setting to
+    /// [`CacheBuilder`](crate::CacheBuilder) replaces the stored value.
+    DamagedSetting {
+        /// The setting's name in the `Settings` table (`size_limit`, …).
+        key: String,
+        /// What is wrong with the stored value, in words.
+        message: String,
+    },
     /// The cache directory lives on a network filesystem, where SQLite's
     /// locking is unreliable; opt in with
     /// [`CacheBuilder::allow_network_filesystem`](crate::CacheBuilder::allow_network_filesystem).
@@ -120,6 +129,10 @@ impl fmt::Display for Error {
             }
             Error::Corrupt { message } => write!(f, "corrupt cache: {message}"),
             Error::InvalidInput { message } => write!(f, "invalid input: {message}"),
+            Error::DamagedSetting { key, message } => write!(
+                f,
+                "the stored setting {key} is damaged ({message}); giving {key} to CacheBuilder replaces it"
+            ),
             Error::NetworkFilesystem { path, fs_type } => write!(
                 f,
                 "{} is on a network filesystem ({fs_type}) where SQLite locking is unreliable; \

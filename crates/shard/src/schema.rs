@@ -114,12 +114,13 @@ fn merge(rows: Option<&[(String, Value)]>, overrides: &CacheBuilder) -> Result<S
         if overrides.overrides(key) {
             continue;
         }
-        settings.apply_stored(key, value).map_err(|e| match e {
-            Error::InvalidInput { message } => Error::invalid(format!(
-                "{message} (give the setting to CacheBuilder to replace it)"
-            )),
-            other => other,
-        })?;
+        settings.apply_stored(key, value)?;
+    }
+    if let Some((key, message)) = settings.out_of_range() {
+        return Err(Error::DamagedSetting {
+            key: key.to_owned(),
+            message,
+        });
     }
     overrides.apply(&mut settings);
     settings.validate()?;

@@ -212,13 +212,14 @@ fn as_text(value: &Value) -> Result<&str> {
 }
 
 impl Settings {
-    /// Applies one stored `(key, value)` row; unknown keys are ignored. An
-    /// invalid value is an error that names the setting.
+    /// Applies one stored `(key, value)` row; unknown keys are ignored. A
+    /// value that does not parse is [`Error::DamagedSetting`].
     pub(crate) fn apply_stored(&mut self, key: &str, value: &Value) -> Result<()> {
         self.apply_value(key, value).map_err(|e| match e {
-            Error::InvalidInput { message } => {
-                Error::invalid(format!("stored setting {key}: {message}"))
-            }
+            Error::InvalidInput { message } => Error::DamagedSetting {
+                key: key.to_owned(),
+                message,
+            },
             other => other,
         })
     }
@@ -300,19 +301,36 @@ impl Settings {
 
     /// Rejects combinations that cannot work.
     pub(crate) fn validate(&self) -> Result<()> {
+        match self.out_of_range() {
+            Some((_, message)) => Err(Error::invalid(message)),
+            None => Ok(()),
+        }
+    }
+
+    /// The first setting whose value cannot work, and why.
+    pub(crate) fn out_of_range(&self) -> Option<(&'static str, String)> {
         if !(0..=2).contains(&self.sqlite_auto_vacuum) {
-            return Err(Error::invalid(format!(
-                "sqlite_auto_vacuum must be 0, 1 or 2, not {}",
-                self.sqlite_auto_vacuum
-            )));
+            return Some((
+                "sqlite_auto_vacuum",
+                format!(
+                    "sqlite_auto_vacuum must be 0, 1 or 2, not {}",
+                    self.sqlite_auto_vacuum
+                ),
+            ));
         }
         if self.sqlite_mmap_size < 0 {
-            return Err(Error::invalid("sqlite_mmap_size must not be negative"));
+            return Some((
+                "sqlite_mmap_size",
+                "sqlite_mmap_size must not be negative".into(),
+            ));
         }
         if self.disk_min_file_size == 0 {
-            return Err(Error::invalid("disk_min_file_size must be at least 1"));
+            return Some((
+                "disk_min_file_size",
+                "disk_min_file_size must be at least 1".into(),
+            ));
         }
-        Ok(())
+        None
     }
 }
 

@@ -354,7 +354,7 @@ mod tests {
         store("size_limit", "junk")?;
         assert!(matches!(
             cache.reload_settings(),
-            Err(Error::InvalidInput { .. })
+            Err(Error::DamagedSetting { key, .. }) if key == "size_limit"
         ));
         assert_eq!(cache.settings().size_limit, 777);
         Ok(())

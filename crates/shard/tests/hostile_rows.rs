@@ -206,7 +206,7 @@ fn run(
     // not. Giving every setting explicitly replaces whatever was stored.
     let cache = match Cache::open(&dir) {
         Ok(cache) => cache,
-        Err(Error::InvalidInput { .. }) if !settings.is_empty() => {
+        Err(Error::DamagedSetting { .. }) if !settings.is_empty() => {
             untouched(&dir)?;
             every_setting().open(&dir)?
         }

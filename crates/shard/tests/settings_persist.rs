@@ -126,9 +126,7 @@ fn a_damaged_stored_setting_is_repaired_by_giving_it() -> Result<(), Box<dyn std
         )?;
         drop(db);
         match Cache::open(dir.path()) {
-            Err(Error::InvalidInput { message }) => {
-                assert!(message.contains(key), "{key}: {message}")
-            }
+            Err(Error::DamagedSetting { key: named, .. }) => assert_eq!(named, key),
             other => panic!("{key}: opened over a damaged value: {:?}", other.err()),
         }
         let builder = Cache::builder();
@@ -202,5 +200,50 @@ fn a_limit_another_process_set_is_used_here() -> Result<(), Box<dyn std::error::
     assert_eq!(cache.settings().size_limit, 1 << 30);
     cache.set("kept", &1)?;
     assert_eq!(cache.len()?, 43);
+    Ok(())
+}
+
+/// `reset_setting` puts the default in place of every damaged value named,
+/// keeps the stored settings it does not name, and refuses unknown names.
+#[test]
+fn reset_setting_replaces_damaged_values_by_defaults() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    Cache::builder()
+        .cull_limit(3)
+        .open(dir.path())?
+        .set("kept", "value")?;
+    let db = rusqlite::Connection::open(dir.path().join("cache.db"))?;
+    db.execute_batch(
+        "UPDATE Settings SET value = 'huge' WHERE key = 'size_limit';
+         UPDATE Settings SET value = -1 WHERE key = 'sqlite_mmap_size';",
+    )?;
+    drop(db);
+    let mut builder = Cache::builder();
+    let mut named = Vec::new();
+    let cache = loop {
+        match builder.clone().open(dir.path()) {
+            Ok(cache) => break cache,
+            Err(Error::DamagedSetting { key, .. }) if named.len() < 5 => {
+                builder = builder.reset_setting(&key);
+                named.push(key);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    named.sort();
+    assert_eq!(named, ["size_limit", "sqlite_mmap_size"]);
+    let s = cache.settings();
+    assert_eq!(
+        (s.size_limit, s.sqlite_mmap_size, s.cull_limit),
+        (1 << 30, 0, 3)
+    );
+    assert_eq!(cache.get::<String>("kept")?.as_deref(), Some("value"));
+    drop(cache);
+    Cache::open(dir.path())?;
+    let err = Cache::builder()
+        .reset_setting("no_such_setting")
+        .open(dir.path())
+        .err();
+    assert!(matches!(err, Some(Error::InvalidInput { .. })), "{err:?}");
     Ok(())
 }
