@@ -30,14 +30,13 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The kind a system name asks for: `memcached…` or `redis…`.
+    /// The server a system name asks for: `memcached` or `redis` (driven
+    /// from Python), `memcached-rs` or `redis-rs` (from Rust).
     pub fn of(system: &str) -> Option<Kind> {
-        if system.starts_with("memcached") {
-            Some(Kind::Memcached)
-        } else if system.starts_with("redis") {
-            Some(Kind::Redis)
-        } else {
-            None
+        match system {
+            "memcached" | "memcached-rs" => Some(Kind::Memcached),
+            "redis" | "redis-rs" => Some(Kind::Redis),
+            _ => None,
         }
     }
 
