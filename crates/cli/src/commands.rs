@@ -165,25 +165,23 @@ fn total<'a>(
 }
 
 fn check(target: &Target, fix: bool, out: &mut dyn Write) -> Result<ExitCode, Failure> {
+    // One line a problem, after the shard's folder name in a fanout cache.
+    let mut report = |shard: &str, problem: &dyn std::fmt::Display| match shard {
+        "." => writeln!(out, "{problem}"),
+        shard => writeln!(out, "{shard}: {problem}"),
+    };
     let (mut found, mut unfixable) = (0, 0);
     for (name, repair) in &target.repaired {
         found += 1;
-        match name.as_str() {
-            "." => writeln!(out, "{repair}")?,
-            shard => writeln!(out, "{shard}: {repair}")?,
-        }
+        report(name, repair)?;
     }
     for (name, cache) in &target.shards {
-        let report = cache.check(fix)?;
-        for problem in &report.problems {
+        for problem in &cache.check(fix)?.problems {
             found += 1;
             if matches!(problem, Problem::Integrity(_)) {
                 unfixable += 1;
             }
-            match name.as_str() {
-                "." => writeln!(out, "{problem}")?,
-                shard => writeln!(out, "{shard}: {problem}")?,
-            }
+            report(name, problem)?;
         }
     }
     let clean = match (found, fix) {
