@@ -132,6 +132,18 @@ impl Client {
         Ok(())
     }
 
+    /// Builds a Memcached command line from its words, separated by spaces.
+    fn memcached_command(&mut self, words: &[&[u8]]) {
+        self.request.clear();
+        for (i, word) in words.iter().enumerate() {
+            if i > 0 {
+                self.request.push(b' ');
+            }
+            self.request.extend_from_slice(word);
+        }
+        self.request.extend_from_slice(b"\r\n");
+    }
+
     /// Builds a Redis command from its words.
     fn redis_command(&mut self, words: &[&[u8]]) {
         self.request.clear();
@@ -158,10 +170,7 @@ impl Client {
     pub fn get(&mut self, key: &[u8]) -> Res<Option<Vec<u8>>> {
         match self.kind {
             Kind::Memcached => {
-                self.request.clear();
-                self.request.extend_from_slice(b"get ");
-                self.request.extend_from_slice(key);
-                self.request.extend_from_slice(b"\r\n");
+                self.memcached_command(&[b"get", key]);
                 self.exchange()?;
                 if self.line == b"END" {
                     return Ok(None);
@@ -203,11 +212,8 @@ impl Client {
     pub fn set(&mut self, key: &[u8], value: &[u8]) -> Res<()> {
         let expected: &[u8] = match self.kind {
             Kind::Memcached => {
-                self.request.clear();
-                self.request.extend_from_slice(b"set ");
-                self.request.extend_from_slice(key);
-                self.request
-                    .extend_from_slice(format!(" 0 0 {}\r\n", value.len()).as_bytes());
+                let len = value.len().to_string();
+                self.memcached_command(&[b"set", key, b"0", b"0", len.as_bytes()]);
                 self.request.extend_from_slice(value);
                 self.request.extend_from_slice(b"\r\n");
                 b"STORED"
@@ -228,10 +234,7 @@ impl Client {
     pub fn delete(&mut self, key: &[u8]) -> Res<bool> {
         let (found, missing): (&[u8], &[u8]) = match self.kind {
             Kind::Memcached => {
-                self.request.clear();
-                self.request.extend_from_slice(b"delete ");
-                self.request.extend_from_slice(key);
-                self.request.extend_from_slice(b"\r\n");
+                self.memcached_command(&[b"delete", key]);
                 (b"DELETED", b"NOT_FOUND")
             }
             Kind::Redis => {
