@@ -47,6 +47,9 @@ pub(crate) fn reset() {
 
 /// The busy handler installed on every connection: returns true to retry.
 pub(crate) fn handler(attempt: i32) -> bool {
+    if crate::fork::yield_to_fork() {
+        return false;
+    }
     let now = Instant::now();
     let started = STARTED.with(|s| {
         if attempt == 0 {

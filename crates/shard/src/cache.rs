@@ -59,20 +59,20 @@ pub(crate) struct Inner {
 }
 
 impl Drop for Inner {
+    /// The last handle writes the batched access records, through the one
+    /// write path like every write.
     fn drop(&mut self) {
         let batch = self.pending.take();
         if batch.is_empty() {
             return;
         }
-        busy::set_timeout(self.timeout);
-        if let Ok(conn) = self.conns.get() {
-            if crate::txn::begin(&conn).is_ok() {
-                if batch.apply(&conn, self.settings.eviction_policy).is_ok() {
-                    let _ = crate::txn::commit(&conn);
-                }
-                crate::txn::rollback(&conn);
-            }
-        }
+        let policy = self.settings.eviction_policy;
+        let _ = self.write_path::<(), crate::Error>(self.timeout, false, |conn, state| {
+            crate::txn::op(conn, &mut state.borrow_mut(), &mut |conn, st| {
+                st.memo.none();
+                batch.apply(conn, policy)
+            })
+        });
     }
 }
 
@@ -178,7 +178,7 @@ impl Cache {
         );
         let conns = Connections::new(db, settings.connection_pragmas(), timeout);
         Ok(Cache {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|owner| Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 tunables: Tunables::new(&settings),
                 dir,
@@ -188,7 +188,7 @@ impl Cache {
                 timeout,
                 retry: builder.handle_retry(),
                 pending: Pending::default(),
-                checkpointer: Checkpointer::new(page_size),
+                checkpointer: Checkpointer::new(page_size, owner.clone()),
                 memo,
                 headroom: Headroom::default(),
             }),

@@ -62,7 +62,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -151,11 +151,13 @@ pub(crate) struct Checkpointer {
     /// milliseconds after `born`, plus one; 0 = never.
     last_wait: AtomicU64,
     born: Instant,
+    /// The handle, for the thread (which ends when the handle is gone).
+    owner: Weak<Inner>,
 }
 
 impl Checkpointer {
     /// The checkpointer of a database with pages of `page_size` bytes.
-    pub(crate) fn new(page_size: u64) -> Self {
+    pub(crate) fn new(page_size: u64, owner: Weak<Inner>) -> Self {
         let frames = |bytes: i64| {
             let pages = bytes / i64::try_from(page_size.max(512)).unwrap_or(4096);
             i32::try_from(pages).unwrap_or(i32::MAX)
@@ -170,6 +172,7 @@ impl Checkpointer {
             runs: AtomicU64::new(0),
             last_wait: AtomicU64::new(0),
             born: Instant::now(),
+            owner,
         }
     }
 
@@ -196,7 +199,7 @@ impl Checkpointer {
 
     /// Notes a commit made on `conn`; checkpoints when the log is long,
     /// inline or through the thread (see the module docs).
-    pub(crate) fn committed(&self, inner: &Arc<Inner>, conn: &Connection) {
+    pub(crate) fn committed(&self, conn: &Connection) {
         self.commits.fetch_add(1, Ordering::Relaxed);
         let frames = LOG_FRAMES.with(|f| f.replace(0));
         if frames < self.frames_inline {
@@ -206,17 +209,17 @@ impl Checkpointer {
         if !self.waited_recently(Duration::from_secs(1)) {
             let _ = self.passive(conn, i64::from(frames));
         } else if frames >= self.frames_contended {
-            self.wake(inner);
+            self.wake();
         }
     }
 
-    fn wake(&self, inner: &Arc<Inner>) {
+    fn wake(&self) {
         let pid = std::process::id();
         let mut slot = self.thread.lock().unwrap_or_else(|e| e.into_inner());
         let current = slot.as_ref().is_some_and(|(owner, _)| *owner == pid);
         if !current {
             let (tx, rx) = mpsc::sync_channel(1);
-            let weak = Arc::downgrade(inner);
+            let weak = self.owner.clone();
             let spawned = std::thread::Builder::new()
                 .name("diskcache-checkpoint".into())
                 .spawn(move || run(&weak, &rx));
@@ -345,14 +348,14 @@ mod tests {
 
     #[test]
     fn thresholds_are_bytes_of_log_whatever_the_page_size() {
-        let default = Checkpointer::new(4096);
+        let default = Checkpointer::new(4096, Weak::new());
         assert_eq!(
             (default.frames_inline, default.frames_contended),
             (1000, 8000)
         );
-        let small = Checkpointer::new(1024);
+        let small = Checkpointer::new(1024, Weak::new());
         assert_eq!((small.frames_inline, small.frames_contended), (4000, 32000));
-        let large = Checkpointer::new(65536);
+        let large = Checkpointer::new(65536, Weak::new());
         assert_eq!((large.frames_inline, large.frames_contended), (62, 500));
     }
 

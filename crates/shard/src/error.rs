@@ -74,6 +74,12 @@ pub enum Error {
     },
     /// SQLite reported an error.
     Sqlite(rusqlite::Error),
+    /// A transaction begun before `fork` was used in the child process
+    /// (the child of a `fork` inside [`Cache::transact`](crate::Cache::transact)):
+    /// the child cannot continue its parent's transaction, and nothing was
+    /// written. Calls on that cache work again in the child once the
+    /// transaction's closure has returned.
+    ForkedTransaction,
     /// No database connection could be obtained from the pool.
     Connect {
         /// What the pool reported.
@@ -142,6 +148,9 @@ impl fmt::Display for Error {
             Error::Overflow => f.write_str("integer overflow in incr/decr"),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Sqlite(e) => write!(f, "sqlite: {e}"),
+            Error::ForkedTransaction => f.write_str(
+                "a transaction begun in the parent process before fork cannot be used in the child",
+            ),
             Error::Connect { message } => {
                 write!(f, "cannot connect to the cache database: {message}")
             }

@@ -19,7 +19,7 @@ use crate::row::{
     Written, decode_file, decode_inline, fetch, file_stored, raw_stored, with_live_row,
 };
 use crate::settings::{EvictionPolicy, Synchronous};
-use crate::txn::{TxnState, active};
+use crate::txn::{TxnState, in_transaction};
 
 /// How long a read that flushes the batched access records and statistics
 /// waits for the write lock (others' writes hold it for tens of
@@ -206,7 +206,7 @@ impl Cache {
     ) -> Result<Option<Entry<V>>> {
         let key = encode(key)?;
         let now = now();
-        let memo_key = (self.inner.memo.enabled() && active(self.inner.id).is_none())
+        let memo_key = (self.inner.memo.enabled() && !in_transaction(self.inner.id))
             .then(|| KeyRef::of(&key))
             .flatten();
         let found = self.with_conn_at(now, |conn| {

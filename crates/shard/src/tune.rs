@@ -177,7 +177,6 @@ impl Cache {
         if !self.inner.tunables.take_due(now) {
             return Ok(());
         }
-        self.inner.conns.follow_file()?;
         self.adopt_stored(conn)
     }
 

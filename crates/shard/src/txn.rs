@@ -1,15 +1,26 @@
-//! Transactions: the write path every mutation takes, and [`Cache::transact`].
+//! Transactions: the one write path every mutation takes, and
+//! [`Cache::transact`].
 //!
-//! A write runs inside `BEGIN IMMEDIATE … COMMIT` on one connection. Value
-//! files written for it are recorded as *created* (removed if it rolls back)
-//! and files of rows it removed as *obsolete* (removed only after the
-//! outermost commit, so a rollback never leaves a row without its file).
+//! Every change to `cache.db` (single operations, `transact`, the batched
+//! access flush, the flush when a handle drops, maintenance) goes through
+//! [`Inner::write_path`], which in this order: lends a connection made by
+//! this process (a child after `fork` never uses its parent's), begins
+//! (`BEGIN IMMEDIATE`, waiting for the lock), checks that `cache.db` is
+//! still the file the connection opened, runs the operation, commits, and
+//! tells the commit observers what changed. A guard rolls the transaction
+//! back when the operation fails or unwinds, so no connection goes back to
+//! the pool inside a transaction.
+//!
+//! Value files written for a write are recorded as *created* (removed if
+//! it rolls back) and files of rows it removed as *obsolete* (removed only
+//! after the outermost commit, so a rollback never leaves a row without its
+//! file).
 //!
 //! While [`Cache::transact`] runs on a thread, every operation of the same
 //! cache on that thread uses the transaction's connection; nested calls use
 //! savepoints.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
@@ -18,9 +29,11 @@ use rusqlite::Connection;
 
 use crate::busy;
 use crate::cache::{Cache, Inner, now};
-use crate::conn::Conn;
+use crate::commit::{Commit, CommitObserver};
+use crate::conn::{self, Conn};
 use crate::error::{Error, Result};
 use crate::files;
+use crate::fork;
 use crate::headroom;
 use crate::memo::{Changes, Header};
 
@@ -53,6 +66,8 @@ impl TxnState {
     }
 }
 
+type Shared = (Rc<Conn>, Rc<RefCell<TxnState>>);
+
 struct Active {
     cache: u64,
     conn: Rc<Conn>,
@@ -64,17 +79,27 @@ thread_local! {
     static ACTIVE: RefCell<Vec<Active>> = const { RefCell::new(Vec::new()) };
 }
 
-type Shared = (Rc<Conn>, Rc<RefCell<TxnState>>);
-
-/// The transaction this thread holds on cache `id`, if any.
-pub(crate) fn active(id: u64) -> Option<Shared> {
-    ACTIVE.with(|a| {
+/// The transaction this thread holds on cache `id`, if any. One begun in
+/// another process (this is a child after `fork` inside `transact`) is an
+/// error: the child cannot continue its parent's transaction, and its
+/// files' lock bookkeeping is the parent's until it ends.
+fn active(id: u64) -> Result<Option<Shared>> {
+    let found = ACTIVE.with(|a| {
         let a = a.borrow();
         a.iter()
             .rev()
             .find(|t| t.cache == id)
             .map(|t| (Rc::clone(&t.conn), Rc::clone(&t.state)))
-    })
+    });
+    match found {
+        Some((conn, _)) if conn.inherited() => Err(Error::ForkedTransaction),
+        found => Ok(found),
+    }
+}
+
+/// Whether this thread holds a transaction on cache `id`.
+pub(crate) fn in_transaction(id: u64) -> bool {
+    ACTIVE.with(|a| a.borrow().iter().any(|t| t.cache == id))
 }
 
 fn set_depth(id: u64, delta: i32) -> u32 {
@@ -122,6 +147,112 @@ pub(crate) fn rollback(conn: &Connection) {
     }
 }
 
+/// Rolls a transaction back unless disarmed: on an error and on unwind.
+struct Rollback<'a> {
+    dir: &'a Path,
+    conn: &'a Conn,
+    state: &'a RefCell<TxnState>,
+    armed: bool,
+}
+
+impl Drop for Rollback<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        // A connection inherited across `fork` is never touched here: its
+        // transaction is the parent's.
+        if !self.conn.inherited() {
+            rollback(self.conn);
+            self.state.take().rolled_back(self.dir);
+        }
+    }
+}
+
+impl Inner {
+    /// The one write path (see the module docs): runs `op` inside a new
+    /// write transaction, waiting at most `wait` for the write lock, and
+    /// after that, with `retry`, again and again.
+    pub(crate) fn write_path<T, E: From<Error>>(
+        &self,
+        wait: Duration,
+        retry: bool,
+        op: impl FnOnce(&Rc<Conn>, &Rc<RefCell<TxnState>>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        busy::set_timeout(wait);
+        let conn = loop {
+            let conn = self.conns.get()?;
+            match self.begin(&conn) {
+                Ok(()) => break Rc::new(conn),
+                Err(e) => {
+                    drop(conn);
+                    if fork::take_yielded() {
+                        // The wait gave way to a fork in another thread.
+                        fork::wait_for_fork();
+                        continue;
+                    }
+                    if e.is_timeout() && retry {
+                        continue;
+                    }
+                    return Err(e.into());
+                }
+            }
+        };
+        let state = Rc::new(RefCell::new(TxnState::default()));
+        let mut guard = Rollback {
+            dir: &self.dir,
+            conn: &conn,
+            state: &state,
+            armed: true,
+        };
+        // Inside the transaction: the file at the path is the one written.
+        self.conns.follow_file()?;
+        state.borrow_mut().before = self.memo_header();
+        let value = op(&conn, &state)?;
+        if conn.inherited() {
+            // `fork` inside `transact`: the transaction is the parent's.
+            drop(guard);
+            drop(conn);
+            conn::release_inherited();
+            return Err(Error::ForkedTransaction.into());
+        }
+        commit(&conn)?;
+        guard.armed = false;
+        let state = state.take();
+        self.observe(&conn, &state);
+        state.committed(&self.dir);
+        Ok(value)
+    }
+
+    /// Begins a write transaction on `conn`, telling the checkpointer
+    /// whether it had to wait for the lock (whether it then got it or not).
+    fn begin(&self, conn: &Connection) -> Result<()> {
+        let began = begin(conn);
+        self.checkpointer.note_wait();
+        began
+    }
+
+    /// The WAL-index header, read once the write lock is held.
+    fn memo_header(&self) -> Option<Header> {
+        self.memo.header(self.conns.generation())
+    }
+
+    /// Tells the observers about this handle's commit on `conn`.
+    fn observe(&self, conn: &Connection, state: &TxnState) {
+        let commit = Commit {
+            conn,
+            generation: self.conns.generation(),
+            state,
+            logged: crate::checkpoint::logged(),
+            accounted: Cell::new(None),
+        };
+        let observers: [&dyn CommitObserver; 3] = [&self.memo, &self.headroom, &self.checkpointer];
+        for observer in observers {
+            observer.committed(&commit);
+        }
+    }
+}
+
 impl Cache {
     /// Runs `f` inside a write transaction on this thread.
     ///
@@ -144,34 +275,12 @@ impl Cache {
         mut f: impl FnMut(&Connection, &mut TxnState) -> Result<T>,
     ) -> Result<T> {
         busy::set_timeout(wait);
-        if let Some((conn, state)) = active(self.inner.id) {
+        if let Some((conn, state)) = active(self.inner.id)? {
             return op(&conn, &mut state.borrow_mut(), &mut f);
         }
-        let conn = self.inner.conns.get()?;
-        loop {
-            let mut state = TxnState::default();
-            let result = self.inner.begin(&conn).and_then(|()| {
-                state.before = self.inner.memo_header();
-                let value = op(&conn, &mut state, &mut f)?;
-                commit(&conn)?;
-                Ok(value)
-            });
-            match result {
-                Ok(value) => {
-                    self.inner.committed(&conn, &state);
-                    state.committed(&self.inner.dir);
-                    return Ok(value);
-                }
-                Err(e) => {
-                    rollback(&conn);
-                    if e.is_timeout() && retry {
-                        continue;
-                    }
-                    state.rolled_back(&self.inner.dir);
-                    return Err(e);
-                }
-            }
-        }
+        self.inner.write_path(wait, retry, |conn, state| {
+            op(conn, &mut state.borrow_mut(), &mut f)
+        })
     }
 
     /// Runs `f` on a connection: the active transaction's, or a pooled one.
@@ -189,7 +298,7 @@ impl Cache {
         f: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<T> {
         self.prepare();
-        if let Some((conn, _)) = active(self.inner.id) {
+        if let Some((conn, _)) = active(self.inner.id)? {
             return f(&conn);
         }
         self.refresh(now)?;
@@ -204,6 +313,11 @@ impl Cache {
     /// The write lock is held for the whole call, so other writers (threads
     /// and processes) wait; keep `f` short. Calls nest: an inner `transact`
     /// is a savepoint that rolls back on its own when its closure fails.
+    ///
+    /// A transaction belongs to the process that began it: in a child made
+    /// by `fork` inside `f`, calls on this cache fail with
+    /// [`Error::ForkedTransaction`] until `f` returns, and so does
+    /// `transact` itself (the parent's transaction goes on in the parent).
     ///
     /// ```
     /// let cache = diskcache_shard::Cache::builder().open_temp()?;
@@ -224,66 +338,38 @@ impl Cache {
     pub fn transact<T, E: From<Error>>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
         self.prepare();
         let id = self.inner.id;
-        if let Some((conn, state)) = active(id) {
+        if let Some((conn, state)) = active(id)? {
             return nested(&self.inner.dir, id, &conn, &state, f);
         }
-        let conn = self.inner.conns.get()?;
-        loop {
-            match self.inner.begin(&conn) {
-                Ok(()) => break,
-                Err(e) if e.is_timeout() && self.inner.retry => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let conn = Rc::new(conn);
-        let state = Rc::new(RefCell::new(TxnState {
-            before: self.inner.memo_header(),
-            ..TxnState::default()
-        }));
-        ACTIVE.with(|a| {
-            a.borrow_mut().push(Active {
-                cache: id,
-                conn: Rc::clone(&conn),
-                state: Rc::clone(&state),
-                depth: 0,
+        self.inner
+            .write_path(self.inner.timeout, self.inner.retry, |conn, state| {
+                ACTIVE.with(|a| {
+                    a.borrow_mut().push(Active {
+                        cache: id,
+                        conn: Rc::clone(conn),
+                        state: Rc::clone(state),
+                        depth: 0,
+                    })
+                });
+                let _popped = Pop(id);
+                f()
             })
-        });
-        let mut guard = Outer {
-            dir: &self.inner.dir,
-            id,
-            conn: &conn,
-            state: &state,
-            done: false,
-        };
-        let result = f();
-        guard.done = true;
-        pop(id);
-        let state = state.take();
-        match result {
-            Ok(value) => match commit(&conn) {
-                Ok(()) => {
-                    self.inner.committed(&conn, &state);
-                    state.committed(&self.inner.dir);
-                    Ok(value)
-                }
-                Err(e) => {
-                    rollback(&conn);
-                    state.rolled_back(&self.inner.dir);
-                    Err(e.into())
-                }
-            },
-            Err(e) => {
-                rollback(&conn);
-                state.rolled_back(&self.inner.dir);
-                Err(e)
-            }
-        }
+    }
+}
+
+/// Takes this thread's transaction on a cache off the active list when the
+/// closure returns or unwinds.
+struct Pop(u64);
+
+impl Drop for Pop {
+    fn drop(&mut self) {
+        pop(self.0);
     }
 }
 
 /// Runs one write operation's closure on `state`, noting for the memo when
 /// it did not say what it changed.
-fn op<T>(
+pub(crate) fn op<T>(
     conn: &Connection,
     state: &mut TxnState,
     f: &mut impl FnMut(&Connection, &mut TxnState) -> Result<T>,
@@ -292,33 +378,6 @@ fn op<T>(
     let result = f(conn, state);
     state.memo.end_op();
     result
-}
-
-impl Inner {
-    /// Begins a write transaction on `conn`, telling the checkpointer
-    /// whether it had to wait for the lock (whether it then got it or not).
-    fn begin(&self, conn: &Connection) -> Result<()> {
-        let began = begin(conn);
-        self.checkpointer.note_wait();
-        began
-    }
-
-    /// The WAL-index header, read once the write lock is held.
-    fn memo_header(&self) -> Option<Header> {
-        self.memo.header(self.conns.generation())
-    }
-
-    /// Bookkeeping after this handle's commit on `conn`.
-    fn committed(self: &std::sync::Arc<Self>, conn: &Connection, state: &TxnState) {
-        let ours = self.memo.committed(
-            self.conns.generation(),
-            state.before,
-            crate::checkpoint::logged(),
-            &state.memo,
-        );
-        self.headroom.committed(&state.headroom, ours);
-        self.checkpointer.committed(self, conn);
-    }
 }
 
 /// A savepoint inside an active transaction.
@@ -355,6 +414,9 @@ fn nested<T, E: From<Error>>(
     let result = f();
     guard.undo = None;
     set_depth(id, -1);
+    if conn.inherited() {
+        return Err(Error::ForkedTransaction.into());
+    }
     match result {
         Ok(value) => match conn.execute_batch(&format!("RELEASE {name}")) {
             Ok(()) => Ok(value),
@@ -370,25 +432,6 @@ fn nested<T, E: From<Error>>(
     }
 }
 
-/// Rolls the outer transaction back if its closure panics.
-struct Outer<'a> {
-    dir: &'a Path,
-    id: u64,
-    conn: &'a Conn,
-    state: &'a RefCell<TxnState>,
-    done: bool,
-}
-
-impl Drop for Outer<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            pop(self.id);
-            rollback(self.conn);
-            self.state.take().rolled_back(self.dir);
-        }
-    }
-}
-
 /// Rolls a savepoint back if its closure panics.
 struct Nested<'a, F: Fn(&Conn)> {
     undo: Option<&'a F>,
@@ -400,7 +443,9 @@ impl<F: Fn(&Conn)> Drop for Nested<'_, F> {
     fn drop(&mut self) {
         if let Some(undo) = self.undo.take() {
             set_depth(self.id, -1);
-            undo(self.conn);
+            if !self.conn.inherited() {
+                undo(self.conn);
+            }
         }
     }
 }
