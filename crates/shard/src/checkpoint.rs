@@ -176,6 +176,11 @@ impl Checkpointer {
         }
     }
 
+    /// Checkpoints run by this process for this handle.
+    pub(crate) fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+
     fn millis(&self) -> u64 {
         u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
     }

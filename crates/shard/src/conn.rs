@@ -139,7 +139,7 @@ pub(crate) struct Manager {
     inner: SqliteConnectionManager,
     dir: PathBuf,
     /// The last failure to open, seen by the OS: too many open files, say.
-    failed: Arc<Mutex<Option<(Instant, io::Error)>>>,
+    failed: Failed,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -154,7 +154,8 @@ impl r2d2::ManageConnection for Manager {
             // directory (which holds no lock to lose on close) tells
             // whether the process or system is out of descriptors.
             if let Err(e) = std::fs::File::open(&self.dir) {
-                *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), e));
+                let seen = (Instant::now(), e.kind(), e.raw_os_error());
+                *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(seen);
             }
         }
         opened
@@ -168,6 +169,10 @@ impl r2d2::ManageConnection for Manager {
         self.inner.has_broken(conn)
     }
 }
+
+/// The last time the OS refused the pool an open (too many open files,
+/// say), and what it said.
+type Failed = Arc<Mutex<Option<(Instant, io::ErrorKind, Option<i32>)>>>;
 
 /// The pool of one process, and the connection its handle keeps.
 struct State {
@@ -187,7 +192,7 @@ pub(crate) struct Connections {
     timeout: Duration,
     state: Arc<RwLock<State>>,
     /// Why the pool's last open failed.
-    failed: Arc<Mutex<Option<(Instant, io::Error)>>>,
+    failed: Failed,
     /// Bumped by every [`reset`](Self::reset), after which this process may
     /// have had no connection open between two calls, and when a child
     /// process after `fork` makes its own pool.
@@ -418,12 +423,12 @@ impl Connections {
             match pool.get_timeout(slice) {
                 Ok(conn) => return Ok(conn),
                 Err(e) => {
-                    let failed = self
-                        .failed
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .take_if(|(at, _)| *at >= started);
-                    if let Some((_, os)) = failed {
+                    let failed = *self.failed.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some((_, kind, code)) = failed.filter(|(at, ..)| *at >= started) {
+                        let os = match code {
+                            Some(code) => io::Error::from_raw_os_error(code),
+                            None => io::Error::new(kind, "cannot open another connection"),
+                        };
                         return Err(Error::io(&self.db, os));
                     }
                     if started.elapsed() >= wait {
@@ -487,7 +492,7 @@ impl Connections {
     }
 }
 
-fn build(db: &Path, pragmas: &str, failed: &Arc<Mutex<Option<(Instant, io::Error)>>>) -> Pool {
+fn build(db: &Path, pragmas: &str, failed: &Failed) -> Pool {
     let pragmas = pragmas.to_owned();
     // Never created here (see `Connections::checkout`).
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE

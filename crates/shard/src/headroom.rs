@@ -66,6 +66,8 @@ pub(crate) struct Write {
 #[derive(Default)]
 pub(crate) struct Headroom {
     last: Mutex<Option<(Header, Known)>>,
+    /// Culls skipped, for [`crate::Counters`].
+    pub(crate) skips: std::sync::atomic::AtomicU64,
 }
 
 impl Headroom {
@@ -97,6 +99,8 @@ impl Headroom {
         let skip = next.volume < write.limit && next.earliest.is_none_or(|t| t >= write.now);
         if skip {
             *txn = Txn::Known(next);
+            self.skips
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         skip
     }

@@ -11,6 +11,9 @@
 //! - `watch <dir> <key> <n> <millis>`: read the integer under `key` every
 //!   10 ms, printing `saw <value>` (or `error <e>`) whenever that changes,
 //!   until it reads `n` or `millis` have passed.
+//! - `daemon`, `fork-busy`, `fork-transact`: see `fork.rs`.
+
+mod fork;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -20,6 +23,12 @@ use diskcache_shard::{Cache, Error, Side};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize| args.get(i).cloned().ok_or("missing argument");
+    match arg(1)?.as_str() {
+        "daemon" => return fork::daemon(&arg(2)?, arg(3)?.parse()?),
+        "fork-busy" => return fork::busy(&arg(2)?, arg(3)?.parse()?),
+        "fork-transact" => return fork::transact(&arg(2)?),
+        _ => {}
+    }
     let cache = Cache::builder().open(arg(2)?)?;
     match arg(1)?.as_str() {
         "work" => {

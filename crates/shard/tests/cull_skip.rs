@@ -42,6 +42,21 @@ fn skipped_culls_leave_the_same_volume_as_queried_ones() -> TestResult {
 }
 
 #[test]
+fn writes_far_under_the_limit_skip_their_culls() -> TestResult {
+    let (_dir, skipping, querying) = twins(1 << 30)?;
+    for i in 0..300u32 {
+        for cache in [&skipping, &querying] {
+            cache.set(&(i % 100), &vec![1u8; 500])?;
+        }
+    }
+    let skipped = skipping.counters().cull_skips;
+    assert!(skipped >= 290, "only {skipped} of 300 culls skipped");
+    assert_eq!(querying.counters().cull_skips, 0);
+    assert_eq!(skipping.volume()?, querying.volume()?);
+    Ok(())
+}
+
+#[test]
 fn the_first_write_after_an_expiry_culls_the_expired_entry() -> TestResult {
     let (_dir, skipping, querying) = twins(1 << 30)?;
     let soon = SetOptions::new().expire(Duration::from_millis(250));

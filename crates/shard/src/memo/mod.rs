@@ -152,6 +152,22 @@ struct State {
     skip: u64,
     /// How many fillings in a row were wasted.
     wasted: u32,
+    /// What the memo did since the handle opened (see [`crate::Counters`]).
+    counted: Counted,
+}
+
+/// What a memo did since its handle opened.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counted {
+    /// Reads answered from memory.
+    pub(crate) answers: u64,
+    /// Catch-ups through the feed: others' commits accounted for.
+    pub(crate) catch_ups: u64,
+    /// Times the memo was emptied because a commit could not be
+    /// accounted for.
+    pub(crate) restarts: u64,
+    /// Commits of this handle recorded in the feed.
+    pub(crate) published: u64,
 }
 
 impl State {
@@ -211,9 +227,13 @@ impl State {
                 self.forget(&keys, &rows);
                 self.valid_at = Some(*to);
                 self.pending = 0;
+                self.counted.catch_ups += 1;
             }
             Catch::Pending if self.pending < MAX_PENDING => self.pending += 1,
-            Catch::Pending | Catch::Broken => self.spent(),
+            Catch::Pending | Catch::Broken => {
+                self.counted.restarts += 1;
+                self.spent();
+            }
         }
     }
 
@@ -278,12 +298,18 @@ impl Memo {
                 hits: 0,
                 skip: 0,
                 wasted: 0,
+                counted: Counted::default(),
             }),
         }
     }
 
     pub(crate) fn enabled(&self) -> bool {
         self.budget > 0
+    }
+
+    /// What this memo did since its handle opened.
+    pub(crate) fn counted(&self) -> Counted {
+        self.state.lock().counted
     }
 
     /// The WAL-index header now; `None` when the memo is off or the index
@@ -314,6 +340,7 @@ impl Memo {
                 if let Some(row) = state.entries.get(&key as &dyn Keyed) {
                     let answer = f(row);
                     state.hits += 1;
+                    state.counted.answers += 1;
                     return Ok(answer);
                 }
             }
@@ -390,6 +417,7 @@ impl Memo {
                 all, keys, rows, ..
             } = changes;
             state.feed.publish(&before, &after, *all, keys, rows);
+            state.counted.published += 1;
         }
         if state.valid_at.is_some_and(|at| at != before && at != after) {
             state.catch_up(&before);
@@ -400,6 +428,9 @@ impl Memo {
         } else if state.valid_at != Some(after) {
             // Filled at `after` by a read racing this commit's bookkeeping:
             // that read saw the committed state. Anything else is stale.
+            if state.valid_at.is_some() {
+                state.counted.restarts += 1;
+            }
             state.spent();
         }
         ours_alone.then_some(after)
