@@ -178,7 +178,8 @@ pub(crate) fn write_new(dir: &Path, source: &mut dyn Read, durable: bool) -> Res
             Err(e) => return Err(Error::io(&path, e)),
         };
         let written = copy_into(source, &mut file, durable).map_err(|e| {
-            let _ = at::unlink(&folder, file_name);
+            // The file and the folders made for it go (a full disk, say).
+            remove(dir, &name);
             Error::io(&path, e)
         })?;
         if durable {
