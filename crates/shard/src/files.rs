@@ -503,4 +503,38 @@ mod tests {
         assert_eq!(left, 0, "empty folders were left behind");
         Ok(())
     }
+
+    #[test]
+    fn links_below_the_directory_are_never_followed() -> Result<()> {
+        let io = |e| Error::io("tmp", e);
+        let tmp = tempfile::tempdir().map_err(io)?;
+        let dir = tmp.path().join("cache");
+        let outside = tmp.path().join("outside");
+        fs::create_dir_all(outside.join("cd")).map_err(io)?;
+        fs::create_dir(&dir).map_err(io)?;
+        fs::write(outside.join("cd").join("x.val"), b"outside").map_err(io)?;
+        std::os::unix::fs::symlink(&outside, dir.join("ab")).map_err(io)?;
+        let name = "ab/cd/x.val";
+        assert!(matches!(read(&dir, name), Err(Error::Corrupt { .. })));
+        assert!(matches!(map(&dir, name, 7), Err(Error::Corrupt { .. })));
+        assert_eq!(inspect(&dir, name)?, Found::Link(dir.join("ab")));
+        remove(&dir, name);
+        assert_eq!(
+            fs::read(outside.join("cd").join("x.val")).map_err(io)?,
+            b"outside"
+        );
+        assert!(remove_link(&dir, &dir.join("ab"))?);
+        assert!(fs::symlink_metadata(dir.join("ab")).is_err());
+        assert!(outside.join("cd").join("x.val").exists());
+        assert_eq!(inspect(&dir, name)?, Found::Missing);
+        assert_eq!(read(&dir, name)?, None);
+        // A file link: the link is what a removal takes.
+        fs::create_dir_all(dir.join("ab").join("cd")).map_err(io)?;
+        std::os::unix::fs::symlink(outside.join("cd").join("x.val"), dir.join(name)).map_err(io)?;
+        assert!(matches!(read(&dir, name), Err(Error::Corrupt { .. })));
+        remove(&dir, name);
+        assert!(fs::symlink_metadata(dir.join(name)).is_err());
+        assert!(outside.join("cd").join("x.val").exists());
+        Ok(())
+    }
 }

@@ -632,6 +632,36 @@ mod tests {
         Ok(())
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn the_resolved_database_is_the_file_sqlite_names() -> Res {
+        let real = tempfile::tempdir()?;
+        let links = tempfile::tempdir()?;
+        let target = real.path().join("cache.db");
+        rusqlite::Connection::open(&target)?.execute_batch("CREATE TABLE t (x)")?;
+        // A link to a folder holding a link to the database.
+        std::os::unix::fs::symlink(real.path(), links.path().join("folder"))?;
+        std::os::unix::fs::symlink(
+            links.path().join("folder").join("cache.db"),
+            links.path().join("cache.db"),
+        )?;
+        let named = links.path().join("cache.db");
+        let conn = rusqlite::Connection::open(&named)?;
+        let sqlite = conn.path().ok_or("no file name")?;
+        assert_eq!(resolved(&named).as_deref(), Some(Path::new(sqlite)));
+        assert_eq!(resolved(&named), Some(std::fs::canonicalize(&target)?));
+        // No database yet: beside the resolved folder.
+        let missing = links.path().join("folder").join("other.db");
+        assert_eq!(
+            resolved(&missing),
+            Some(std::fs::canonicalize(real.path())?.join("other.db"))
+        );
+        // A dangling link: no guess.
+        std::os::unix::fs::symlink(real.path().join("gone"), links.path().join("dangling"))?;
+        assert_eq!(resolved(&links.path().join("dangling")), None);
+        Ok(())
+    }
+
     #[test]
     fn a_memo_over_budget_judges_its_filling_too() -> Res {
         let dir = tempfile::tempdir()?;
