@@ -117,11 +117,13 @@ impl Feed {
     /// is full, so a disk too full to allocate them means no feed.
     fn open(&self) -> Option<memmap2::MmapRaw> {
         let file = at::open_shared(&self.path).ok()?;
-        if !matches!(at::kind_of(&file), Ok(Kind::File(_))) {
+        let Ok(Kind::File(found)) = at::kind_of(&file) else {
             return None;
-        }
+        };
         let len = SLOTS as usize * SLOT;
-        at::allocate(&file, len as u64).ok()?;
+        // Never less than the file holds: allocating may shorten a longer
+        // file on some systems, under the maps of other processes.
+        at::allocate(&file, found.max(len as u64)).ok()?;
         memmap2::MmapOptions::new().len(len).map_raw(&file).ok()
     }
 
