@@ -1,7 +1,9 @@
 //! [`Cache::check`]: verify (and optionally repair) a cache directory.
 
 use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -9,7 +11,7 @@ use rusqlite::Connection;
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::files;
+use crate::files::{self, Found, at, at::Kind};
 use crate::row::DELETE_ROW;
 use crate::txn::TxnState;
 
@@ -44,6 +46,22 @@ pub enum Problem {
     UnsafeFilename {
         /// The row's file name.
         filename: String,
+    },
+    /// A symbolic link where a value folder or a value file belongs; the
+    /// cache never follows it (fix: remove the link itself, never what it
+    /// points to, and delete the rows that name a file through it).
+    SymbolicLink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// Something that is not a regular file (a FIFO, a device, a socket, a
+    /// folder) where a value file belongs (fix: delete the row, if any,
+    /// and remove it).
+    NotAFile {
+        /// Where the value file belongs.
+        path: PathBuf,
+        /// What is there instead, in words.
+        kind: String,
     },
     /// A value file no row names (fix: delete it, once a minute old).
     OrphanFile {
@@ -89,6 +107,14 @@ impl std::fmt::Display for Problem {
                     f,
                     "row names a file outside the value folders: {filename:?}"
                 )
+            }
+            Problem::SymbolicLink { path } => write!(
+                f,
+                "symbolic link where a value folder or file belongs (never followed): {}",
+                path.display()
+            ),
+            Problem::NotAFile { path, kind } => {
+                write!(f, "{} is {kind}, not a regular value file", path.display())
             }
             Problem::OrphanFile { path } => {
                 write!(f, "value file no row names: {}", path.display())
@@ -192,6 +218,7 @@ fn check_rows(
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut named = HashSet::new();
+    let mut links = HashSet::new();
     for (rowid, filename, size) in rows {
         let path = match files::resolve(dir, &filename) {
             Ok(p) => p,
@@ -204,23 +231,22 @@ fn check_rows(
                 continue;
             }
         };
-        match fs::metadata(&path) {
-            Ok(meta) => {
+        match files::inspect(dir, &filename)? {
+            Found::File(actual) => {
                 let recorded = u64::try_from(size).unwrap_or(0);
-                if meta.len() != recorded {
+                if actual != recorded {
                     report.problems.push(Problem::WrongSize {
                         filename: filename.clone(),
                         recorded,
-                        actual: meta.len(),
+                        actual,
                     });
                     if fix {
                         conn.execute(DELETE_ROW, [rowid])?;
                         st.obsolete.push(filename.clone());
                     }
                 }
-                named.insert(path);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Found::Missing => {
                 report.problems.push(Problem::MissingFile {
                     filename: filename.clone(),
                 });
@@ -229,12 +255,40 @@ fn check_rows(
                     st.obsolete.push(filename);
                 }
             }
-            Err(e) => return Err(Error::io(path, e)),
+            Found::Link(link) => {
+                // The row's value is out of reach: the link is never
+                // followed. A link several rows lead through is one problem.
+                if links.insert(link.clone()) {
+                    report
+                        .problems
+                        .push(Problem::SymbolicLink { path: link.clone() });
+                }
+                if fix {
+                    conn.execute(DELETE_ROW, [rowid])?;
+                    files::remove_link(dir, &link)?;
+                }
+            }
+            Found::Special(kind) => {
+                report.problems.push(Problem::NotAFile {
+                    path: path.clone(),
+                    kind: kind.to_owned(),
+                });
+                if fix {
+                    // Removing it (inside the directory, never through a
+                    // link) is left to the commit, as for any deleted row.
+                    conn.execute(DELETE_ROW, [rowid])?;
+                    st.obsolete.push(filename);
+                }
+            }
         }
+        named.insert(path);
     }
     Ok(named)
 }
 
+/// Walks the value folders (`xx/yy/` under two-hex-digit names) through
+/// descriptors, never following a link: reports links where a folder or
+/// value file belongs, special files, orphans and empty folders.
 fn check_files(
     dir: &Path,
     named: &HashSet<PathBuf>,
@@ -243,60 +297,111 @@ fn check_files(
     report: &mut CheckReport,
 ) -> Result<()> {
     let now = SystemTime::now();
-    for top in read_folders(dir)? {
-        for sub in read_folders(&top)? {
-            let entries = fs::read_dir(&sub).map_err(|e| Error::io(&sub, e))?;
-            for entry in entries {
-                let entry = entry.map_err(|e| Error::io(&sub, e))?;
-                let path = entry.path();
-                let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
-                if !is_file || named.contains(&path) || path.extension().is_none_or(|e| e != "val")
-                {
+    let root = at::open_root(dir).map_err(|e| Error::io(dir, e))?;
+    for (top_name, top) in value_folders(&root, dir, fix, report)? {
+        let top_path = dir.join(&top_name);
+        for (sub_name, sub) in value_folders(&top, &top_path, fix, report)? {
+            let sub_path = top_path.join(&sub_name);
+            for (name, kind) in at::list(&sub).map_err(|e| Error::io(&sub_path, e))? {
+                let path = sub_path.join(&name);
+                if named.contains(&path) || path.extension().is_none_or(|e| e != "val") {
                     continue;
                 }
-                report
-                    .problems
-                    .push(Problem::OrphanFile { path: path.clone() });
-                let old = entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|m| now.duration_since(m).ok())
-                    .is_some_and(|age| age >= grace);
-                if fix && old {
-                    let _ = fs::remove_file(&path);
+                match kind {
+                    Kind::File(_) => {
+                        report
+                            .problems
+                            .push(Problem::OrphanFile { path: path.clone() });
+                        let old = fs::symlink_metadata(&path)
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|m| now.duration_since(m).ok())
+                            .is_some_and(|age| age >= grace);
+                        if fix && old {
+                            let _ = at::unlink(&sub, &name);
+                        }
+                    }
+                    Kind::Link => {
+                        report.problems.push(Problem::SymbolicLink { path });
+                        if fix {
+                            let _ = at::remove_link(&sub, &name);
+                        }
+                    }
+                    Kind::Special(kind) => {
+                        report.problems.push(Problem::NotAFile {
+                            path,
+                            kind: kind.to_owned(),
+                        });
+                        if fix {
+                            let _ = at::unlink(&sub, &name);
+                        }
+                    }
+                    Kind::Folder => {}
                 }
             }
-            remove_if_empty(&sub, fix, report);
+            remove_if_empty(&top, &sub_name, &sub, &sub_path, fix, report);
         }
-        remove_if_empty(&top, fix, report);
+        remove_if_empty(&root, &top_name, &top, &top_path, fix, report);
     }
     Ok(())
 }
 
-/// The two-hex-digit folders directly inside `dir`.
-fn read_folders(dir: &Path) -> Result<Vec<PathBuf>> {
+/// The two-hex-digit folders directly inside `parent` (at `path`), opened;
+/// a link in the place of one is reported (and, with `fix`, removed).
+fn value_folders(
+    parent: &OwnedFd,
+    path: &Path,
+    fix: bool,
+    report: &mut CheckReport,
+) -> Result<Vec<(OsString, OwnedFd)>> {
     let mut out = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        if is_dir && entry.file_name().to_str().is_some_and(is_value_folder) {
-            out.push(entry.path());
+    for (name, kind) in at::list(parent).map_err(|e| Error::io(path, e))? {
+        if !name.to_str().is_some_and(is_value_folder) {
+            continue;
+        }
+        match kind {
+            Kind::Folder => match at::open_folder(parent, &name) {
+                Ok(fd) => out.push((name, fd)),
+                // Replaced by a link since the listing: reported next time.
+                Err(e) if at::refused(&e) || e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(path.join(&name), e)),
+            },
+            Kind::Link => {
+                let link = path.join(&name);
+                if !report
+                    .problems
+                    .iter()
+                    .any(|p| matches!(p, Problem::SymbolicLink { path } if *path == link))
+                {
+                    report.problems.push(Problem::SymbolicLink { path: link });
+                }
+                if fix {
+                    let _ = at::remove_link(parent, &name);
+                }
+            }
+            _ => {}
         }
     }
     Ok(out)
 }
 
-fn remove_if_empty(folder: &Path, fix: bool, report: &mut CheckReport) {
-    let empty = fs::read_dir(folder)
-        .map(|mut d| d.next().is_none())
-        .unwrap_or(false);
+/// Reports the folder `name` in `parent` (open as `folder`, at `path`) if
+/// it is empty, and with `fix` removes it.
+fn remove_if_empty(
+    parent: &OwnedFd,
+    name: &OsStr,
+    folder: &OwnedFd,
+    path: &Path,
+    fix: bool,
+    report: &mut CheckReport,
+) {
+    let empty = at::list(folder).is_ok_and(|entries| entries.is_empty());
     if empty {
         report.problems.push(Problem::EmptyFolder {
-            path: folder.to_path_buf(),
+            path: path.to_path_buf(),
         });
         if fix {
-            let _ = fs::remove_dir(folder);
+            let _ = at::remove_folder(parent, name);
         }
     }
 }

@@ -26,14 +26,19 @@
 //! nothing measurable) and accessed a word at a time with atomic loads and
 //! stores, since other processes write it concurrently; the checksum
 //! rejects a slot read while it was being written. Nothing here ever
-//! shortens the file (see docs/design.md for what that assumes).
+//! shortens the file (see docs/design.md for what that assumes), and its
+//! blocks are allocated before it is mapped, so that a full disk makes the
+//! feed unavailable (every memo then starts over after others' commits)
+//! instead of killing a writer with SIGBUS. The file sits beside the
+//! database SQLite really opens, a link named `cache.db` resolved.
 //! python-diskcache's `check` ignores it like every file whose name
 //! contains `cache.db`.
 
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
+use crate::files::at::{self, Kind};
 use crate::memo::{Header, MemoKey};
 
 /// Bytes of one slot.
@@ -66,9 +71,13 @@ pub(crate) enum Catch {
 pub(crate) struct Feed {
     path: PathBuf,
     map: Option<memmap2::MmapRaw>,
-    /// Mapping failed: not tried again until [`forget`](Self::forget).
-    unavailable: bool,
+    /// When mapping last failed: not tried again until [`RETRY`] later
+    /// (the disk may have been full) or [`forget`](Self::forget).
+    failed: Option<Instant>,
 }
+
+/// How long after a failed mapping the feed is tried again.
+const RETRY: Duration = Duration::from_secs(5);
 
 impl Feed {
     /// The feed beside database `db` (`cache.db-memo`).
@@ -78,7 +87,7 @@ impl Feed {
         Feed {
             path: PathBuf::from(path),
             map: None,
-            unavailable: false,
+            failed: None,
         }
     }
 
@@ -86,15 +95,15 @@ impl Feed {
     /// names then (the directory may have been made anew).
     pub(crate) fn forget(&mut self) {
         self.map = None;
-        self.unavailable = false;
+        self.failed = None;
     }
 
     /// The ring's slots, made (zeroed: no slot) if the file is missing.
     /// Without the file (it cannot be made or mapped) the feed is empty.
     fn map(&mut self) -> Option<&memmap2::MmapRaw> {
-        if self.map.is_none() && !self.unavailable {
+        if self.map.is_none() && self.failed.is_none_or(|at| at.elapsed() >= RETRY) {
             self.map = self.open();
-            self.unavailable = self.map.is_none();
+            self.failed = self.map.is_none().then(Instant::now);
         }
         self.map.as_ref()
     }
@@ -102,26 +111,19 @@ impl Feed {
     /// Maps the file read-write. A link in its place is refused, so that
     /// the feed never writes outside the cache directory. (A process that
     /// cannot write the directory cannot open the cache in WAL mode
-    /// either: SQLite writes `cache.db-shm`.)
+    /// either: SQLite writes `cache.db-shm`.) The file's blocks are
+    /// allocated before it is mapped, made anew or not: a store into a
+    /// page of a shared map that has no block raises SIGBUS when the disk
+    /// is full, so a disk too full to allocate them means no feed.
     fn open(&self) -> Option<memmap2::MmapRaw> {
-        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| !m.is_file()) {
+        let file = at::open_shared(&self.path).ok()?;
+        let Ok(Kind::File(found)) = at::kind_of(&file) else {
             return None;
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&self.path)
-            .ok()?;
+        };
         let len = SLOTS as usize * SLOT;
-        let meta = file.metadata().ok()?;
-        if !meta.is_file() {
-            return None;
-        }
-        if meta.len() < len as u64 {
-            file.set_len(len as u64).ok()?;
-        }
+        // Never less than the file holds: allocating may shorten a longer
+        // file on some systems, under the maps of other processes.
+        at::allocate(&file, found.max(len as u64)).ok()?;
         memmap2::MmapOptions::new().len(len).map_raw(&file).ok()
     }
 
@@ -187,8 +189,10 @@ fn words(map: &memmap2::MmapRaw, number: u32) -> impl Iterator<Item = &AtomicU64
     (first..first + SLOT / 8).map(move |i| {
         // SAFETY: the map is SLOTS * SLOT bytes long and page-aligned, so
         // word `i` (below SLOTS * SLOT / 8) is in bounds and aligned. The
-        // file is never shortened while mapped (nothing in this library
-        // shortens it), and other processes write these words
+        // file's blocks were allocated before it was mapped (so a store
+        // needs no block a full disk could refuse), it is never shortened
+        // while mapped (nothing in this library shortens it), and other
+        // processes write these words
         // concurrently, so they are only accessed atomically.
         unsafe { AtomicU64::from_ptr(base.add(i)) }
     })
@@ -412,7 +416,7 @@ mod tests {
     }
 
     #[test]
-    fn a_feed_that_could_not_be_mapped_is_tried_again_only_when_forgotten() -> Res {
+    fn a_feed_that_could_not_be_mapped_is_not_tried_again_at_once() -> Res {
         let dir = tempfile::tempdir()?;
         let db = dir.path().join("later").join("cache.db");
         let mut feed = Feed::new(&db);

@@ -11,6 +11,12 @@
 //! - `watch <dir> <key> <n> <millis>`: read the integer under `key` every
 //!   10 ms, printing `saw <value>` (or `error <e>`) whenever that changes,
 //!   until it reads `n` or `millis` have passed.
+//! - `read-value <dir> <key>`: `get` and then `read` the bytes under
+//!   `key`, printing `get <n> bytes`, `get none` or `get error <e>` (and
+//!   the same for `read`).
+//! - `sets <dir> <prefix> <n>`: up to `n` sets of small values under
+//!   `<prefix><i>`, printing `set <i> ok` or `set <i> error <e>` for each
+//!   and stopping at the first error.
 //! - `daemon`, `fork-busy`, `fork-transact`: see `fork.rs`.
 
 mod fork;
@@ -93,6 +99,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        "read-value" => {
+            let key = arg(3)?;
+            match cache.get::<Vec<u8>>(&key) {
+                Ok(Some(v)) => println!("get {} bytes", v.len()),
+                Ok(None) => println!("get none"),
+                Err(e) => println!("get error {e}"),
+            }
+            match cache.read(&key) {
+                Ok(Some(v)) => println!("read {} bytes", v.len()),
+                Ok(None) => println!("read none"),
+                Err(e) => println!("read error {e}"),
+            }
+        }
+        "sets" => {
+            let prefix = arg(3)?;
+            let n: u32 = arg(4)?.parse()?;
+            for i in 0..n {
+                match cache.set(&format!("{prefix}{i}"), &i64::from(i)) {
+                    Ok(()) => println!("set {i} ok"),
+                    Err(e) => {
+                        println!("set {i} error {e}");
+                        break;
+                    }
+                }
+                std::io::stdout().flush()?;
             }
         }
         other => return Err(format!("unknown command {other}").into()),

@@ -36,7 +36,7 @@ mod key;
 mod shm;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 use rusqlite::types::Value;
@@ -125,13 +125,18 @@ impl Changes {
 
 /// The memo of one cache handle (shared by its clones).
 pub(crate) struct Memo {
-    shm: PathBuf,
+    /// The database as the handle names it (`<dir>/cache.db`).
+    db: PathBuf,
     /// The most bytes of keys and values held; 0 turns the memo off.
     budget: usize,
     state: Mutex<State>,
 }
 
 struct State {
+    /// The WAL index SQLite uses: beside the database it really opens
+    /// (see [`wal_index`]); `None` when that cannot be told, and the memo
+    /// is then off.
+    shm: Option<PathBuf>,
     /// What other handles' and processes' commits changed.
     feed: Feed,
     /// Reads that found the newest commit not yet in the feed, in a row.
@@ -258,34 +263,69 @@ impl State {
 
     /// The current header, mapping the index file first if this process
     /// has not yet. The caller holds a connection of this process.
-    fn header(&mut self, shm: &PathBuf, generation: u64) -> Option<Header> {
+    fn header(&mut self, db: &Path, generation: u64) -> Option<Header> {
         if self.generation != Some(generation) {
             // Every connection of this process may have closed since the
             // map was made (or this is a child after fork, which makes its
             // own): another process may then have made the index file
-            // anew, and the old map would show a header that never
-            // changes. Map afresh.
+            // anew (or `cache.db` may now be another link), and the old map
+            // would show a header that never changes. Map afresh.
             self.clear();
             self.map = None;
-            self.feed.forget();
             self.generation = Some(generation);
+            let real = resolved(db);
+            self.shm = real.as_deref().map(|db| beside(db, "-shm"));
+            match real {
+                Some(real) => self.feed = Feed::new(&real),
+                None => self.feed.forget(),
+            }
         }
         if self.map.is_none() {
-            self.map = map(shm);
+            self.map = map(self.shm.as_ref()?);
         }
         read_header(self.map.as_ref()?)
     }
 }
 
+/// `db` with `suffix` appended to its file name.
+fn beside(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The database file SQLite opens for the name `db`: SQLite resolves
+/// symbolic links in a database's name and keeps its WAL index beside the
+/// file the links lead to, so a `cache.db` that is a link has its index
+/// (and so its feed) in the target's folder, not beside the link. `None`
+/// when the name cannot be resolved.
+fn resolved(db: &Path) -> Option<PathBuf> {
+    match std::fs::canonicalize(db) {
+        Ok(real) => Some(real),
+        // No database (yet, or any more): its folder resolved, as SQLite
+        // would name a file made there.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let name = db.file_name()?;
+            let folder = db.parent().filter(|p| !p.as_os_str().is_empty())?;
+            if std::fs::symlink_metadata(db).is_ok() {
+                // A dangling link: where SQLite would go is not ours to
+                // guess.
+                return None;
+            }
+            Some(std::fs::canonicalize(folder).ok()?.join(name))
+        }
+        Err(_) => None,
+    }
+}
+
 impl Memo {
     /// A memo for the database `db` holding at most `budget` bytes.
-    pub(crate) fn new(db: &std::path::Path, budget: usize) -> Self {
-        let mut shm = db.as_os_str().to_owned();
-        shm.push("-shm");
+    pub(crate) fn new(db: &Path, budget: usize) -> Self {
         Memo {
-            shm: PathBuf::from(shm),
+            db: db.to_path_buf(),
             budget,
             state: Mutex::new(State {
+                shm: None,
                 feed: Feed::new(db),
                 pending: 0,
                 generation: None,
@@ -318,7 +358,7 @@ impl Memo {
         if !self.enabled() {
             return None;
         }
-        self.state.lock().header(&self.shm, generation)
+        self.state.lock().header(&self.db, generation)
     }
 
     /// Runs `f` on the remembered row of `key` if the memo is current;
@@ -331,7 +371,7 @@ impl Memo {
         f: impl FnOnce(&Memoed) -> T,
     ) -> Result<T, Option<Header>> {
         let mut state = self.state.lock();
-        let now = state.header(&self.shm, generation).ok_or(None)?;
+        let now = state.header(&self.db, generation).ok_or(None)?;
         if state.valid_at.is_some_and(|at| at != now) {
             state.catch_up(&now);
         }
@@ -363,7 +403,7 @@ impl Memo {
             return;
         }
         let mut state = self.state.lock();
-        if state.header(&self.shm, generation) != Some(at) {
+        if state.header(&self.db, generation) != Some(at) {
             return;
         }
         if state.valid_at != Some(at) {
@@ -403,7 +443,7 @@ impl Memo {
     ) -> Option<Header> {
         let before = before?;
         let mut state = self.state.lock();
-        let Some(after) = state.header(&self.shm, generation) else {
+        let Some(after) = state.header(&self.db, generation) else {
             state.clear();
             return None;
         };
@@ -620,6 +660,36 @@ mod tests {
             assert_eq!(read(&memo, next(1_000_000)), Read::Filled);
         }
         assert_eq!(read(&memo, next(1_000_000)), Read::NotFilled);
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_resolved_database_is_the_file_sqlite_names() -> Res {
+        let real = tempfile::tempdir()?;
+        let links = tempfile::tempdir()?;
+        let target = real.path().join("cache.db");
+        rusqlite::Connection::open(&target)?.execute_batch("CREATE TABLE t (x)")?;
+        // A link to a folder holding a link to the database.
+        std::os::unix::fs::symlink(real.path(), links.path().join("folder"))?;
+        std::os::unix::fs::symlink(
+            links.path().join("folder").join("cache.db"),
+            links.path().join("cache.db"),
+        )?;
+        let named = links.path().join("cache.db");
+        let conn = rusqlite::Connection::open(&named)?;
+        let sqlite = conn.path().ok_or("no file name")?;
+        assert_eq!(resolved(&named).as_deref(), Some(Path::new(sqlite)));
+        assert_eq!(resolved(&named), Some(std::fs::canonicalize(&target)?));
+        // No database yet: beside the resolved folder.
+        let missing = links.path().join("folder").join("other.db");
+        assert_eq!(
+            resolved(&missing),
+            Some(std::fs::canonicalize(real.path())?.join("other.db"))
+        );
+        // A dangling link: no guess.
+        std::os::unix::fs::symlink(real.path().join("gone"), links.path().join("dangling"))?;
+        assert_eq!(resolved(&links.path().join("dangling")), None);
         Ok(())
     }
 

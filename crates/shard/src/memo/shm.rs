@@ -20,12 +20,13 @@ pub(crate) const CHANGE: usize = 2;
 /// its lock that keeps other processes from truncating the file.
 static OPENED: std::sync::Mutex<Vec<(PathBuf, File)>> = std::sync::Mutex::new(Vec::new());
 
-/// Maps the two header copies of the WAL-index file read-only.
+/// Maps the two header copies of the WAL-index file read-only. A link in
+/// its place is never followed (SQLite refuses one too).
 #[cfg(unix)]
 pub(super) fn map(shm: &PathBuf) -> Option<memmap2::MmapRaw> {
     use std::os::unix::fs::MetadataExt;
-    let named = std::fs::metadata(shm).ok()?;
-    if named.len() < MAPPED as u64 {
+    let named = std::fs::symlink_metadata(shm).ok()?;
+    if !named.is_file() || named.len() < MAPPED as u64 {
         return None;
     }
     let mut opened = OPENED.lock().unwrap_or_else(|e| e.into_inner());
@@ -36,7 +37,7 @@ pub(super) fn map(shm: &PathBuf) -> Option<memmap2::MmapRaw> {
     let at = match opened.iter().position(|(p, _)| p == shm) {
         Some(i) if same(&opened[i].1) => i,
         found => {
-            let file = File::open(shm).ok()?;
+            let file = crate::files::at::open_existing(shm).ok()?;
             match found {
                 // The path names a new file: SQLite made it after every
                 // connection to the old one closed, so closing ours drops
