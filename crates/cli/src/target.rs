@@ -66,9 +66,10 @@ impl Target {
             let mut tries = 0;
             let cache = loop {
                 tries += 1;
+                // The cause; the path is named below.
                 let failed = match builder.clone().open(&path) {
                     Ok(cache) => break cache,
-                    Err(e) => e,
+                    Err(e) => e.into_root(),
                 };
                 match failed {
                     Error::DamagedSetting { key, message } if repair && tries <= 16 => {

@@ -68,7 +68,11 @@
 //! - A write waits for its shard's lock up to the timeout, 60 s by default.
 //!   Give a service a short one, so that a busy shard costs at most that: a
 //!   [`FanoutCache`] then answers "not stored" (`false`), a [`Cache`]
-//!   [`Error::Timeout`].
+//!   [`Error::Timeout`]. Opening waits by its own, longer
+//!   [`CacheBuilder::open_timeout`], and only when it has something to
+//!   write; a [`FanoutCache`]'s `clear`, `cull`, `expire`, `evict`, setting
+//!   changes and `transact` wait out a busy shard rather than stop at it
+//!   (on a [`Cache`], [`Cache::retrying`] does the same).
 //! - Long calls (`set_reader` of a large value, `clear`, `cull`, `expire`,
 //!   `check`) belong on a blocking thread (`tokio::task::spawn_blocking`,
 //!   say). Handles are cheap clones, `Send`, `Sync` and `'static`:
@@ -118,7 +122,7 @@ pub use diskcache_fanout::{
 };
 pub use diskcache_shard::{
     Cache, CacheBuilder, CheckReport, Entry, Error, EvictionPolicy, JournalMode, Key, Problem,
-    Result, SetOptions, Settings, Side, Stats, Synchronous, ValueBytes,
+    Result, Retrying, SetOptions, Settings, Side, Stats, Synchronous, ValueBytes,
 };
 pub use index::Index;
 pub use named::Named;

@@ -67,9 +67,11 @@ impl FanoutBuilder {
         self
     }
 
-    /// The settings of every shard (eviction policy, timeout, retry, …);
-    /// its size limit is replaced by this builder's share. Default =
-    /// [`CacheBuilder::new`].
+    /// The settings of every shard (eviction policy, timeout, open
+    /// timeout, retry, …); its size limit is replaced by this builder's
+    /// share. Default = [`CacheBuilder::new`]. Each shard opens with the
+    /// builder's [`open_timeout`](CacheBuilder::open_timeout) as its own
+    /// bound, one shard after another.
     pub fn cache(mut self, builder: CacheBuilder) -> Self {
         self.cache = builder;
         self

@@ -1,6 +1,12 @@
 //! Operations over every shard: counts, statistics, iteration and
 //! maintenance. Cheap reads run shard after shard; the maintenance
 //! operations, which do I/O, run on all shards in parallel.
+//!
+//! Maintenance and setting changes finish on every shard: a shard whose
+//! lock stays busy past the timeout is waited out (each step tried again,
+//! as python-diskcache's FanoutCache does), so that a count covers every
+//! shard and a setting reaches all of them; an error other than a timeout
+//! is returned, after the other shards are done.
 
 use diskcache_shard::{Cache, CheckReport, Key, Stats};
 
@@ -87,22 +93,30 @@ impl FanoutCache {
         self.sum_stats(Cache::stats)
     }
 
-    /// Runs `f` on every shard, in shard order.
+    /// Runs `f` on every shard, in shard order, also after one fails;
+    /// the first error, if any.
     fn each(&self, f: impl Fn(&Cache) -> diskcache_shard::Result<()>) -> Result<()> {
+        let mut first = None;
         for shard in self.shards() {
-            f(shard)?;
+            if let Err(e) = f(shard) {
+                first.get_or_insert(e);
+            }
         }
-        Ok(())
+        match first {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 
-    /// Turns statistics on or off in every shard.
+    /// Turns statistics on or off in every shard, waiting out a busy one.
     pub fn set_statistics(&self, on: bool) -> Result<()> {
-        self.each(|s| s.set_statistics(on))
+        self.each(|s| s.retrying().set_statistics(on))
     }
 
     /// Changes the size limit of the whole cache: each shard gets an equal
     /// share, as at opening, and culls its own (see
-    /// [`Cache::set_size_limit`]).
+    /// [`Cache::set_size_limit`]). A busy shard is waited out, so that
+    /// every shard has its share when this returns.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -113,19 +127,19 @@ impl FanoutCache {
     /// ```
     pub fn set_size_limit(&self, bytes: u64) -> Result<()> {
         let share = bytes / self.shards().len().max(1) as u64;
-        self.each(|s| s.set_size_limit(share))
+        self.each(|s| s.retrying().set_size_limit(share))
     }
 
     /// Changes how many entries one write may cull, in every shard (see
-    /// [`Cache::set_cull_limit`]).
+    /// [`Cache::set_cull_limit`]), waiting out a busy one.
     pub fn set_cull_limit(&self, entries: u64) -> Result<()> {
-        self.each(|s| s.set_cull_limit(entries))
+        self.each(|s| s.retrying().set_cull_limit(entries))
     }
 
     /// Changes the size from which values go to files, in every shard (see
-    /// [`Cache::set_min_file_size`]).
+    /// [`Cache::set_min_file_size`]), waiting out a busy one.
     pub fn set_min_file_size(&self, bytes: u64) -> Result<()> {
-        self.each(|s| s.set_min_file_size(bytes))
+        self.each(|s| s.retrying().set_min_file_size(bytes))
     }
 
     /// Reads every shard's changeable settings again (see
@@ -168,35 +182,60 @@ impl FanoutCache {
         })
     }
 
-    /// Removes expired entries from every shard, in parallel; how many.
+    /// Removes expired entries from every shard, in parallel, waiting out
+    /// a busy shard (see [`Cache::retrying`]); how many.
     pub fn expire(&self) -> Result<u64> {
-        Ok(self.parallel(Cache::expire)?.into_iter().sum())
+        Ok(self.parallel(|s| s.retrying().expire())?.into_iter().sum())
     }
 
-    /// Culls every shard to its share of the size limit, in parallel.
+    /// Culls every shard to its share of the size limit, in parallel,
+    /// waiting out a busy shard; how many entries were removed.
     pub fn cull(&self) -> Result<u64> {
-        Ok(self.parallel(Cache::cull)?.into_iter().sum())
+        Ok(self.parallel(|s| s.retrying().cull())?.into_iter().sum())
     }
 
-    /// Removes the entries tagged `tag` from every shard, in parallel.
+    /// Removes the entries tagged `tag` from every shard, in parallel,
+    /// waiting out a busy shard; how many.
     pub fn evict(&self, tag: impl Into<Key>) -> Result<u64> {
         let tag: Key = tag.into();
-        Ok(self.parallel(|s| s.evict(tag.clone()))?.into_iter().sum())
+        Ok(self
+            .parallel(|s| s.retrying().evict(tag.clone()))?
+            .into_iter()
+            .sum())
     }
 
-    /// Removes every entry from every shard, in parallel.
+    /// Removes every entry from every shard, in parallel, waiting out a
+    /// busy shard; how many. With a short timeout and another process
+    /// holding one shard's lock, this returns once that shard is cleared
+    /// too, with the count of all of them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskcache_fanout::FanoutCache;
+    /// use diskcache_shard::CacheBuilder;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = FanoutCache::builder()
+    ///     .cache(CacheBuilder::new().timeout(Duration::from_millis(10)))
+    ///     .open(dir.path())?;
+    /// for i in 0..250 {
+    ///     cache.set(&i, &i)?;
+    /// }
+    /// assert_eq!(cache.clear()?, 250);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clear(&self) -> Result<u64> {
-        Ok(self.parallel(Cache::clear)?.into_iter().sum())
+        Ok(self.parallel(|s| s.retrying().clear())?.into_iter().sum())
     }
 
-    /// Creates the tag index in every shard.
+    /// Creates the tag index in every shard, waiting out a busy one.
     pub fn create_tag_index(&self) -> Result<()> {
-        self.parallel(Cache::create_tag_index).map(drop)
+        self.parallel(|s| s.retrying().create_tag_index()).map(drop)
     }
 
-    /// Drops the tag index in every shard.
+    /// Drops the tag index in every shard, waiting out a busy one.
     pub fn drop_tag_index(&self) -> Result<()> {
-        self.parallel(Cache::drop_tag_index).map(drop)
+        self.parallel(|s| s.retrying().drop_tag_index()).map(drop)
     }
 
     /// Writes pending records and closes idle connections of every shard.

@@ -22,7 +22,12 @@ use crate::layout::{self, ShardHash};
 /// a `FanoutCache` reports "not stored": writes return `false` (or `None`),
 /// reads return a miss. With a short timeout this bounds every call's
 /// latency, which is what a web service under load wants; with the shards'
-/// `retry` option set, writes wait instead. Under contention a shard
+/// `retry` option set, writes wait instead. The operations over every
+/// shard (`clear`, `expire`, `evict`, `cull`, the setting changes) and
+/// [`transact`](Self::transact) never stop at a busy shard: they wait it
+/// out, so that they finish on every shard. Opening waits by the shards'
+/// [`CacheBuilder::open_timeout`], not by their timeout, and only when it
+/// has something to write. Under contention a shard
 /// restarts its write-ahead log about once every 8000 log frames (some
 /// 2000 small sets), holding its write lock for a few milliseconds (5-10 ms
 /// measured here); a timeout shorter than that reports "not stored" then.
@@ -280,7 +285,9 @@ impl FanoutCache {
 
     /// Runs `f` as one unit over every shard: all shards are locked, always
     /// in shard order (so two transactions cannot deadlock), for the whole
-    /// call. Operations of this cache inside `f` join the transaction: no
+    /// call. A shard whose lock another writer holds is waited for, past
+    /// the timeout, until it is free (python-diskcache's fanout transaction
+    /// waits too); `f` runs once, when every lock is held. Operations of this cache inside `f` join the transaction: no
     /// other reader or writer sees any of them before `f` returns, and if
     /// `f` fails, none is kept.
     ///
@@ -318,10 +325,13 @@ impl FanoutCache {
                 Carry::Shard(e)
             }
         }
+        // Each shard waits for its lock (holding the shards before it),
+        // however long another writer keeps it: the lock order rules out a
+        // deadlock with another fanout transaction.
         fn nest<T, E>(shards: &[Cache], f: impl FnOnce() -> Result<T, E>) -> Result<T, Carry<E>> {
             match shards.split_first() {
                 None => f().map_err(Carry::Caller),
-                Some((first, rest)) => first.transact(|| nest(rest, f)),
+                Some((first, rest)) => first.retrying().transact(|| nest(rest, f)),
             }
         }
         nest(&self.inner.shards, f).map_err(|e| match e {

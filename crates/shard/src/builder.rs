@@ -7,6 +7,14 @@ use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::settings::{EvictionPolicy, JournalMode, Settings, Synchronous};
 
+/// The default of both [`CacheBuilder::timeout`] and
+/// [`CacheBuilder::open_timeout`].
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A wait that does not end: some 136 years, far below what makes
+/// `Instant + wait` overflow.
+pub(crate) const FOREVER: Duration = Duration::from_secs(u32::MAX as u64);
+
 /// Opens a [`Cache`] with chosen settings.
 ///
 /// Settings that python-diskcache persists (size limit, cull limit,
@@ -15,9 +23,10 @@ use crate::settings::{EvictionPolicy, JournalMode, Settings, Synchronous};
 /// alone keeps the stored value (or the default on a new directory), a
 /// setter called overrides and re-stores it. A stored value that is
 /// damaged (of the wrong type or out of range) makes `open` fail with
-/// [`Error::DamagedSetting`] naming it, unless its setter is called: then
-/// the stored value is not read, and is replaced. Timeout,
-/// retry and the network-filesystem opt-in belong to this handle only.
+/// [`Error::DamagedSetting`] naming it (inside [`Error::Open`], as every
+/// error of `open`), unless its setter is called: then the stored value
+/// is not read, and is replaced. Timeouts, retry and the
+/// network-filesystem opt-in belong to this handle only.
 ///
 /// ```
 /// use std::time::Duration;
@@ -53,6 +62,7 @@ pub struct CacheBuilder {
     mmap_size: Option<i64>,
     synchronous: Option<Synchronous>,
     timeout: Option<Duration>,
+    open_timeout: Option<Duration>,
     retry: bool,
     allow_network_filesystem: bool,
     memo_bytes: Option<usize>,
@@ -170,9 +180,41 @@ impl CacheBuilder {
     }
 
     /// How long an operation waits for another connection's lock before it
-    /// fails with [`Error::Timeout`]. Default = 60 s.
+    /// fails with [`Error::Timeout`]; any duration is accepted, and
+    /// [`Duration::MAX`] waits for as long as it takes. Opening waits by
+    /// [`open_timeout`](Self::open_timeout) instead. Default = 60 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// How long [`open`](Self::open) waits for another connection's lock,
+    /// in all (it is not the per-operation [`timeout`](Self::timeout)).
+    /// Opening reads the schema and the stored settings without taking
+    /// the write lock, so it waits only when it has something to write: a
+    /// new directory, a missing table, index or trigger, or a setting given
+    /// here that differs from the stored one; then it queues for the write
+    /// lock behind other writers (a long [`Cache::transact`], say) and
+    /// fails with [`Error::Open`] around [`Error::Timeout`] once this much
+    /// time has passed. Any duration is accepted; [`Duration::MAX`] waits
+    /// for as long as it takes. Default = 60 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskcache_shard::Cache;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// // Operations give up after 10 ms; opening (which may have to wait
+    /// // for a writer in another process) after 5 s.
+    /// let cache = Cache::builder()
+    ///     .timeout(Duration::from_millis(10))
+    ///     .open_timeout(Duration::from_secs(5))
+    ///     .open(dir.path())?;
+    /// cache.set("k", &1)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_timeout(mut self, timeout: Duration) -> Self {
+        self.open_timeout = Some(timeout);
         self
     }
 
@@ -218,7 +260,8 @@ impl CacheBuilder {
     /// Cache::open(dir.path())?.set("kept", &1)?;
     /// let db = rusqlite::Connection::open(dir.path().join("cache.db"))?;
     /// db.execute("UPDATE Settings SET value = 'lots' WHERE key = 'size_limit'", [])?;
-    /// let Err(Error::DamagedSetting { key, .. }) = Cache::open(dir.path()) else {
+    /// let Err(Error::DamagedSetting { key, .. }) = Cache::open(dir.path()).map_err(Error::into_root)
+    /// else {
     ///     panic!("opened over a damaged setting");
     /// };
     /// let cache = Cache::builder().reset_setting(&key).open(dir.path())?;
@@ -232,12 +275,14 @@ impl CacheBuilder {
     }
 
     /// Opens the cache in `dir`, creating the directory and the database as
-    /// needed.
+    /// needed. Any error is [`Error::Open`], naming the directory, around
+    /// the cause (see [`Error::root`]).
     pub fn open(self, dir: impl AsRef<Path>) -> Result<Cache> {
-        let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
-        self.open_dir(dir)
+        let given = dir.as_ref();
+        std::fs::create_dir_all(given)
+            .and_then(|()| given.canonicalize())
+            .map_err(|e| Error::open(given, Error::io(given, e)))
+            .and_then(|dir| self.open_dir(dir.clone()).map_err(|e| Error::open(dir, e)))
     }
 
     /// Opens a cache in a new temporary directory, which is kept after the
@@ -246,7 +291,10 @@ impl CacheBuilder {
         let tmp = tempfile::Builder::new()
             .prefix("diskcache-")
             .tempdir()
-            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            .map_err(|e| {
+                let tmp = std::env::temp_dir();
+                Error::open(&tmp, Error::io(&tmp, e))
+            })?;
         let dir = tmp.keep();
         self.open(dir)
     }
@@ -277,8 +325,15 @@ impl CacheBuilder {
         Cache::from_builder(dir, self)
     }
 
+    /// The per-operation lock wait. A wait longer than [`FOREVER`] is
+    /// [`FOREVER`], so that no deadline computed from it overflows.
     pub(crate) fn handle_timeout(&self) -> Duration {
-        self.timeout.unwrap_or(Duration::from_secs(60))
+        self.timeout.unwrap_or(DEFAULT_TIMEOUT).min(FOREVER)
+    }
+
+    /// The lock wait of the whole open.
+    pub(crate) fn handle_open_timeout(&self) -> Duration {
+        self.open_timeout.unwrap_or(DEFAULT_TIMEOUT)
     }
 
     /// The page size asked for a new database, if any.

@@ -85,6 +85,33 @@ pub enum Error {
         /// What the pool reported.
         message: String,
     },
+    /// Opening the cache in `path` failed: every error of
+    /// [`CacheBuilder::open`](crate::CacheBuilder::open) comes wrapped in
+    /// this, naming the directory; `source` says what went wrong (a
+    /// [`Timeout`](Error::Timeout) when the database stayed locked for
+    /// longer than [`CacheBuilder::open_timeout`](crate::CacheBuilder::open_timeout),
+    /// a [`DamagedSetting`](Error::DamagedSetting), …). [`Error::root`]
+    /// reaches it.
+    ///
+    /// ```
+    /// use diskcache_shard::{Cache, Error};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let err = Cache::builder().reset_setting("no_such_setting").open(dir.path()).err();
+    /// let Some(Error::Open { path, source }) = &err else {
+    ///     panic!("not an open error: {err:?}");
+    /// };
+    /// assert_eq!(path, &dir.path().canonicalize()?);
+    /// assert!(matches!(**source, Error::InvalidInput { .. }));
+    /// assert!(matches!(err.as_ref().map(Error::root), Some(Error::InvalidInput { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    Open {
+        /// The cache directory.
+        path: PathBuf,
+        /// What went wrong.
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -113,9 +140,46 @@ impl Error {
         }
     }
 
-    /// True for [`Error::Timeout`]: the lock was busy, nothing was changed.
+    pub(crate) fn open(path: impl Into<PathBuf>, source: Error) -> Self {
+        match source {
+            already @ Error::Open { .. } => already,
+            source => Error::Open {
+                path: path.into(),
+                source: Box::new(source),
+            },
+        }
+    }
+
+    /// True for [`Error::Timeout`] (also inside [`Error::Open`]): the lock
+    /// was busy, nothing was changed.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Timeout { .. })
+        matches!(self.root(), Error::Timeout { .. })
+    }
+
+    /// The error itself, or for [`Error::Open`] the error inside it: what
+    /// to match on to tell the causes of a failed open apart.
+    ///
+    /// ```
+    /// use diskcache_shard::{Cache, Error};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let err = Cache::builder().sqlite_page_size(1000).open(dir.path()).err();
+    /// assert!(matches!(err.as_ref().map(Error::root), Some(Error::InvalidInput { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Open { source, .. } => source.root(),
+            other => other,
+        }
+    }
+
+    /// [`root`](Error::root), by value.
+    pub fn into_root(self) -> Error {
+        match self {
+            Error::Open { source, .. } => source.into_root(),
+            other => other,
+        }
     }
 }
 
@@ -154,6 +218,9 @@ impl fmt::Display for Error {
             Error::Connect { message } => {
                 write!(f, "cannot connect to the cache database: {message}")
             }
+            Error::Open { path, source } => {
+                write!(f, "cannot open the cache in {}: {source}", path.display())
+            }
         }
     }
 }
@@ -163,6 +230,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io { source, .. } => Some(source),
             Error::Sqlite(e) => Some(e),
+            Error::Open { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }

@@ -33,6 +33,16 @@ fn expired_select(limit: i64) -> String {
     )
 }
 
+/// `f()`, and with `retry` again while it times out.
+pub(crate) fn retried<T>(retry: bool, mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    loop {
+        match f() {
+            Err(e) if retry && e.is_timeout() => std::thread::yield_now(),
+            done => return done,
+        }
+    }
+}
+
 /// Hit and miss counts (see [`Cache::stats`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -173,12 +183,25 @@ impl Cache {
         self.with_conn(|conn| self.volume_in(conn))
     }
 
+    /// [`write`](Cache::write), and with `retry` (or the handle's retry
+    /// option) again and again while the lock wait times out.
+    pub(crate) fn write_as<T>(
+        &self,
+        retry: bool,
+        f: impl FnMut(&Connection, &mut TxnState) -> Result<T>,
+    ) -> Result<T> {
+        self.write_waiting(self.inner.timeout, retry || self.inner.retry, f)
+    }
+
     /// Deletes, batch by batch (one transaction each), the rows `select`
-    /// yields (it must end in `LIMIT 100`, the batch size).
-    fn delete_batches(&self, select: &str, args: &[&dyn ToSql]) -> Result<u64> {
+    /// yields (it must end in `LIMIT 100`, the batch size); with `retry`,
+    /// a batch whose lock wait timed out is tried again, so that the count
+    /// returned is every row removed.
+    fn delete_batches(&self, retry: bool, select: &str, args: &[&dyn ToSql]) -> Result<u64> {
         let mut total = 0u64;
         loop {
-            let removed = self.write(|conn, st| delete_selected(conn, st, select, args))?;
+            let removed =
+                self.write_as(retry, |conn, st| delete_selected(conn, st, select, args))?;
             total += u64::try_from(removed).unwrap_or(0);
             if removed < BATCH {
                 return Ok(total);
@@ -188,7 +211,12 @@ impl Cache {
 
     /// Removes every expired entry; returns how many.
     pub fn expire(&self) -> Result<u64> {
+        self.expire_as(false)
+    }
+
+    pub(crate) fn expire_as(&self, retry: bool) -> Result<u64> {
         self.delete_batches(
+            retry,
             "SELECT rowid, filename FROM Cache WHERE expire_time IS NOT NULL \
              AND expire_time < ?1 ORDER BY expire_time LIMIT 100",
             &[&now()],
@@ -208,14 +236,18 @@ impl Cache {
     /// # Ok::<(), diskcache_shard::Error>(())
     /// ```
     pub fn cull(&self) -> Result<u64> {
-        let mut removed = self.expire()?;
+        self.cull_as(false)
+    }
+
+    pub(crate) fn cull_as(&self, retry: bool) -> Result<u64> {
+        let mut removed = self.expire_as(retry)?;
         let Some(column) = self.inner.settings.eviction_policy.order_column() else {
             return Ok(removed);
         };
         let select = policy_select(column, BATCH);
         let size_limit = self.inner.tunables.size();
         loop {
-            let n = self.write(|conn, st| {
+            let n = self.write_as(retry, |conn, st| {
                 if self.volume_in(conn)? < size_limit {
                     return Ok(0);
                 }
@@ -231,8 +263,13 @@ impl Cache {
 
     /// Removes every entry tagged `tag`; returns how many.
     pub fn evict(&self, tag: impl Into<Key>) -> Result<u64> {
-        let tag = tag.into().into_value();
+        self.evict_as(false, tag.into())
+    }
+
+    pub(crate) fn evict_as(&self, retry: bool, tag: Key) -> Result<u64> {
+        let tag = tag.into_value();
         self.delete_batches(
+            retry,
             "SELECT rowid, filename FROM Cache WHERE tag = ?1 ORDER BY rowid LIMIT 100",
             &[&tag],
         )
@@ -241,14 +278,21 @@ impl Cache {
     /// Removes every entry, in batches so that other writers are not held
     /// up and value folders are removed as they empty; returns how many.
     pub fn clear(&self) -> Result<u64> {
-        let last: i64 = self.with_conn(|conn| {
-            Ok(
-                conn.query_row("SELECT coalesce(max(rowid), 0) FROM Cache", [], |r| {
-                    r.get(0)
-                })?,
-            )
+        self.clear_as(false)
+    }
+
+    pub(crate) fn clear_as(&self, retry: bool) -> Result<u64> {
+        let last: i64 = retried(retry, || {
+            self.with_conn(|conn| {
+                Ok(
+                    conn.query_row("SELECT coalesce(max(rowid), 0) FROM Cache", [], |r| {
+                        r.get(0)
+                    })?,
+                )
+            })
         })?;
         self.delete_batches(
+            retry,
             "SELECT rowid, filename FROM Cache WHERE rowid <= ?1 ORDER BY rowid LIMIT 100",
             &[&last],
         )
@@ -289,17 +333,17 @@ impl Cache {
 
     /// Creates the tag index (and stores the setting).
     pub fn create_tag_index(&self) -> Result<()> {
-        self.set_tag_index(true)
+        self.set_tag_index(true, false)
     }
 
     /// Drops the tag index (and stores the setting).
     pub fn drop_tag_index(&self) -> Result<()> {
-        self.set_tag_index(false)
+        self.set_tag_index(false, false)
     }
 
-    fn set_tag_index(&self, on: bool) -> Result<()> {
+    pub(crate) fn set_tag_index(&self, on: bool, retry: bool) -> Result<()> {
         let index = if on { CREATE_TAG_INDEX } else { DROP_TAG_INDEX };
-        self.store_setting("tag_index", i64::from(on), index)?;
+        self.store_setting("tag_index", i64::from(on), index, retry)?;
         self.inner.tunables.tag_index.store(on, Ordering::Relaxed);
         Ok(())
     }

@@ -116,7 +116,11 @@ impl Cache {
     /// # Ok::<(), diskcache_shard::Error>(())
     /// ```
     pub fn set_size_limit(&self, bytes: u64) -> Result<()> {
-        self.store_u64("size_limit", &self.inner.tunables.size, bytes)
+        self.set_size_limit_as(bytes, false)
+    }
+
+    pub(crate) fn set_size_limit_as(&self, bytes: u64, retry: bool) -> Result<()> {
+        self.store_u64("size_limit", &self.inner.tunables.size, bytes, retry)
     }
 
     /// Changes how many entries one write may cull (0: writes never cull),
@@ -124,7 +128,11 @@ impl Cache {
     /// python-diskcache's users set 0 during a bulk load, then
     /// [`cull`](Self::cull) once.
     pub fn set_cull_limit(&self, entries: u64) -> Result<()> {
-        self.store_u64("cull_limit", &self.inner.tunables.cull, entries)
+        self.set_cull_limit_as(entries, false)
+    }
+
+    pub(crate) fn set_cull_limit_as(&self, entries: u64, retry: bool) -> Result<()> {
+        self.store_u64("cull_limit", &self.inner.tunables.cull, entries, retry)
     }
 
     /// Changes the size from which a value is kept in a file of its own, for
@@ -132,13 +140,22 @@ impl Cache {
     /// stored as [`set_size_limit`](Self::set_size_limit) stores its value.
     /// Zero is refused with [`Error::InvalidInput`].
     pub fn set_min_file_size(&self, bytes: u64) -> Result<()> {
-        self.store_u64("disk_min_file_size", &self.inner.tunables.min_file, bytes)
+        self.set_min_file_size_as(bytes, false)
+    }
+
+    pub(crate) fn set_min_file_size_as(&self, bytes: u64, retry: bool) -> Result<()> {
+        let slot = &self.inner.tunables.min_file;
+        self.store_u64("disk_min_file_size", slot, bytes, retry)
     }
 
     /// Turns statistics on or off, stored as
     /// [`set_size_limit`](Self::set_size_limit) stores its value.
     pub fn set_statistics(&self, on: bool) -> Result<()> {
-        self.store_setting("statistics", i64::from(on), "")?;
+        self.set_statistics_as(on, false)
+    }
+
+    pub(crate) fn set_statistics_as(&self, on: bool, retry: bool) -> Result<()> {
+        self.store_setting("statistics", i64::from(on), "", retry)?;
         self.inner.tunables.statistics.store(on, Ordering::Relaxed);
         Ok(())
     }
@@ -219,21 +236,28 @@ impl Cache {
 
     /// Stores `value` under the setting `key`, then uses it; refused as
     /// opening refuses a stored value that is invalid.
-    fn store_u64(&self, key: &str, slot: &AtomicU64, value: u64) -> Result<()> {
+    fn store_u64(&self, key: &str, slot: &AtomicU64, value: u64, retry: bool) -> Result<()> {
         let stored = i64::try_from(value)
             .map_err(|_| Error::invalid(format!("{key} {value} is out of range")))?;
         let mut next = self.settings();
         next.apply_stored(key, &Value::Integer(stored))?;
         next.validate()?;
-        self.store_setting(key, stored, "")?;
+        self.store_setting(key, stored, "", retry)?;
         slot.store(value, Ordering::Relaxed);
         Ok(())
     }
 
     /// Stores `value` under the setting `key`, in one transaction after
-    /// `first` (what the setting calls for in the schema, or nothing).
-    pub(crate) fn store_setting(&self, key: &str, value: i64, first: &str) -> Result<()> {
-        self.write(|conn, _| {
+    /// `first` (what the setting calls for in the schema, or nothing);
+    /// with `retry`, again while the lock wait times out.
+    pub(crate) fn store_setting(
+        &self,
+        key: &str,
+        value: i64,
+        first: &str,
+        retry: bool,
+    ) -> Result<()> {
+        self.write_as(retry, |conn, _| {
             conn.execute_batch(first)?;
             conn.execute(
                 "UPDATE Settings SET value = ?1 WHERE key = ?2",

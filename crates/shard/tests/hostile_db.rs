@@ -80,7 +80,7 @@ fn unknown_modes_and_pickles_are_clear_errors() -> Result<(), Box<dyn std::error
 fn a_garbage_database_is_an_error_not_a_panic() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     fs::write(dir.path().join("cache.db"), vec![0x5a; 8192])?;
-    let result = Cache::open(dir.path());
+    let result = Cache::open(dir.path()).map_err(Error::into_root);
     assert!(
         matches!(result, Err(Error::Sqlite(_))),
         "{:?}",

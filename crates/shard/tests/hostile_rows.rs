@@ -204,7 +204,7 @@ fn run(
     };
     // Damaged settings may refuse the open, with an error; rows alone may
     // not. Giving every setting explicitly replaces whatever was stored.
-    let cache = match Cache::open(&dir) {
+    let cache = match Cache::open(&dir).map_err(Error::into_root) {
         Ok(cache) => cache,
         Err(Error::DamagedSetting { .. }) if !settings.is_empty() => {
             untouched(&dir)?;

@@ -84,18 +84,24 @@ fn the_page_size_is_chosen_at_creation_and_kept() -> Result<(), Box<dyn std::err
 #[test]
 fn invalid_settings_are_typed_errors() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let err = Cache::builder().min_file_size(0).open(dir.path()).err();
+    let err = Cache::builder()
+        .min_file_size(0)
+        .open(dir.path())
+        .err()
+        .map(Error::into_root);
     assert!(matches!(err, Some(Error::InvalidInput { .. })), "{err:?}");
     let err = Cache::builder()
         .sqlite_auto_vacuum(7)
         .open(dir.path())
-        .err();
+        .err()
+        .map(Error::into_root);
     assert!(matches!(err, Some(Error::InvalidInput { .. })), "{err:?}");
     for bytes in [0, 256, 1000, 131_072] {
         let err = Cache::builder()
             .sqlite_page_size(bytes)
             .open(dir.path())
-            .err();
+            .err()
+            .map(Error::into_root);
         assert!(
             matches!(err, Some(Error::InvalidInput { .. })),
             "{bytes}: {err:?}"
@@ -125,7 +131,7 @@ fn a_damaged_stored_setting_is_repaired_by_giving_it() -> Result<(), Box<dyn std
             [key],
         )?;
         drop(db);
-        match Cache::open(dir.path()) {
+        match Cache::open(dir.path()).map_err(Error::into_root) {
             Err(Error::DamagedSetting { key: named, .. }) => assert_eq!(named, key),
             other => panic!("{key}: opened over a damaged value: {:?}", other.err()),
         }
@@ -221,7 +227,7 @@ fn reset_setting_replaces_damaged_values_by_defaults() -> Result<(), Box<dyn std
     let mut builder = Cache::builder();
     let mut named = Vec::new();
     let cache = loop {
-        match builder.clone().open(dir.path()) {
+        match builder.clone().open(dir.path()).map_err(Error::into_root) {
             Ok(cache) => break cache,
             Err(Error::DamagedSetting { key, .. }) if named.len() < 5 => {
                 builder = builder.reset_setting(&key);
@@ -243,7 +249,8 @@ fn reset_setting_replaces_damaged_values_by_defaults() -> Result<(), Box<dyn std
     let err = Cache::builder()
         .reset_setting("no_such_setting")
         .open(dir.path())
-        .err();
+        .err()
+        .map(Error::into_root);
     assert!(matches!(err, Some(Error::InvalidInput { .. })), "{err:?}");
     Ok(())
 }
