@@ -261,12 +261,6 @@ fn open_value(dir: &Path, name: &str, expected: Option<u64>) -> Result<Option<(F
     Ok(Some((file, len)))
 }
 
-/// Reads a whole value file; `Ok(None)` when it is gone (removed by another
-/// handle after our read of its row). See [`read_sized`].
-pub(crate) fn read(dir: &Path, name: &str) -> Result<Option<Vec<u8>>> {
-    read_sized(dir, name, None)
-}
-
 /// Reads a value file, which must be a regular file (of `expected` bytes,
 /// when given) reached with no link followed; no more than that size is
 /// ever read. `Ok(None)` when it is gone.

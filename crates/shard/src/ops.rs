@@ -271,15 +271,13 @@ impl Cache {
     ) -> Result<Option<V>> {
         match fetched {
             Fetched::Ready(v) => Ok(Some(v)),
-            Fetched::File { mode, name, size } => match files::read(&self.inner.dir, &name)? {
-                // A file changed behind the cache's back is never returned
-                // as if it were the value.
-                Some(bytes) if i64::try_from(bytes.len()).ok() != Some(size) => {
-                    Err(Error::corrupt(format!(
-                        "value file {name} holds {} bytes, its row says {size}",
-                        bytes.len()
-                    )))
-                }
+            // A file changed behind the cache's back (another size, not a
+            // regular file) is refused before it is read.
+            Fetched::File { mode, name, size } => match files::read_sized(
+                &self.inner.dir,
+                &name,
+                Some(u64::try_from(size).unwrap_or(u64::MAX)),
+            )? {
                 Some(bytes) => Ok(Some(decode_file(mode, bytes)?)),
                 None => Ok(None),
             },
