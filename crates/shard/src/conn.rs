@@ -1,18 +1,19 @@
-//! The connection pool, and what keeps it valid across `fork`.
+//! The connections of a handle, and what keeps them valid across `fork`.
 //!
-//! A SQLite connection must never be used by two processes. Each pool
-//! remembers the process that made it; when a call comes from another
-//! process (a child after `fork`), the inherited connections are closed
-//! without a checkpoint where they are idle, or kept aside until they are
-//! (see [`crate::fork`]), and a fresh pool is made.
+//! A handle keeps up to [`MAX_CONNECTIONS`] connections to `cache.db`, each
+//! behind a lock of its own: an operation takes the first one whose lock is
+//! free (two atomic operations), so a thread that has the handle to itself
+//! always gets the same one, and a new connection is opened, on the calling
+//! thread, only when every one is in use. Opening on the caller means a
+//! failure is the caller's at once, with its cause (out of file
+//! descriptors, say), and that no other thread ever holds a connection
+//! half-made when the process forks.
 //!
-//! Connections come from an r2d2 pool. One of them the handle keeps checked
-//! out, behind a lock of its own: an operation that finds that lock free
-//! uses it, and the others take one from the pool. A checkout from the
-//! pool and its return cost about 0.2 µs (a mutex, a condition variable and
-//! four clock reads), a tenth of a cached read; taking the kept connection
-//! costs two atomic operations, so a thread that has the handle to itself
-//! never pays for the pool.
+//! A SQLite connection must never be used by two processes. The handle
+//! remembers the process that opened its connections; when a call comes
+//! from another process (a child after `fork`), the inherited connections
+//! are closed without a checkpoint where they are idle, or kept aside until
+//! they are (see [`crate::fork`]), and new ones are opened.
 
 use std::io;
 use std::ops::Deref;
@@ -23,46 +24,30 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RawMutex;
 use parking_lot::lock_api::ArcMutexGuard;
-use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
-use scheduled_thread_pool::ScheduledThreadPool;
 
 use crate::busy;
 use crate::error::{Error, Result};
 use crate::fork::{self, Lend};
 
-/// A connection checked out of the pool.
-type Pooled = r2d2::PooledConnection<Manager>;
-type Pool = r2d2::Pool<Manager>;
-
-/// The connection a handle keeps checked out, and the lock that lends it.
-type Kept = Arc<parking_lot::Mutex<Pooled>>;
+/// One connection, and the lock that lends it.
+type Slot = Arc<parking_lot::Mutex<Connection>>;
 
 /// A connection lent for one operation (or one transaction).
 pub(crate) struct Conn {
-    conn: Lent,
+    guard: ArcMutexGuard<RawMutex, Connection>,
     /// The process it was lent in.
     pid: u32,
     /// Counted until the connection is back (so declared after it).
     _lend: Lend,
 }
 
-enum Lent {
-    /// The handle's kept connection, locked until this is dropped.
-    Kept(ArcMutexGuard<RawMutex, Pooled>),
-    /// One from the pool, returned to it when this is dropped.
-    Pooled(Box<Pooled>),
-}
-
 impl Deref for Conn {
     type Target = Connection;
 
     fn deref(&self) -> &Connection {
-        match &self.conn {
-            Lent::Kept(guard) => guard,
-            Lent::Pooled(conn) => conn,
-        }
+        &self.guard
     }
 }
 
@@ -72,43 +57,12 @@ impl Conn {
     pub(crate) fn inherited(&self) -> bool {
         self.pid != std::process::id()
     }
-
-    #[cfg(test)]
-    fn is_kept(&self) -> bool {
-        matches!(self.conn, Lent::Kept(_))
-    }
 }
 
 /// The most connections one cache handle keeps open.
-const MAX_CONNECTIONS: u32 = 32;
-/// How long one wait of the pool lasts before the caller looks at why no
-/// connection came (see [`Connections::checkout`]).
-const POOL_SLICE: Duration = Duration::from_millis(50);
-
-/// The thread that opens connections for every pool of this process.
-static OPENER: Mutex<Option<(u32, Arc<ScheduledThreadPool>)>> = Mutex::new(None);
-
-fn opener() -> Arc<ScheduledThreadPool> {
-    let pid = std::process::id();
-    let _lend = Lend::new();
-    let mut slot = OPENER.lock().unwrap_or_else(|e| e.into_inner());
-    match &*slot {
-        Some((owner, pool)) if *owner == pid => Arc::clone(pool),
-        _ => {
-            let pool = Arc::new(
-                ScheduledThreadPool::builder()
-                    .num_threads(1)
-                    .thread_name_pattern("diskcache-connect-{}")
-                    .build(),
-            );
-            if let Some(old) = slot.replace((pid, Arc::clone(&pool))) {
-                // Inherited across fork: its thread does not exist here.
-                std::mem::forget(old);
-            }
-            pool
-        }
-    }
-}
+const MAX_CONNECTIONS: usize = 32;
+/// The shortest wait for a connection when every one is in use.
+const MIN_CONNECT_WAIT: Duration = Duration::from_secs(5);
 
 /// Prepares a new connection: busy handler, per-connection pragmas and a
 /// statement cache large enough for every statement the cache uses.
@@ -132,70 +86,23 @@ fn close_quietly(conn: &Connection) {
     let _ = conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
 }
 
-/// Opens connections for the pool, counted as lends (a fork waits for an
-/// open in progress), and remembers why the last open failed.
-#[derive(Debug)]
-pub(crate) struct Manager {
-    inner: SqliteConnectionManager,
-    dir: PathBuf,
-    /// The last failure to open, seen by the OS: too many open files, say.
-    failed: Failed,
-}
-
-impl r2d2::ManageConnection for Manager {
-    type Connection = Connection;
-    type Error = rusqlite::Error;
-
-    fn connect(&self) -> rusqlite::Result<Connection> {
-        let _lend = Lend::new();
-        let opened = self.inner.connect();
-        if opened.is_err() {
-            // SQLite's error does not carry the OS error; opening the
-            // directory (which holds no lock to lose on close) tells
-            // whether the process or system is out of descriptors.
-            if let Err(e) = std::fs::File::open(&self.dir) {
-                let seen = (Instant::now(), e.kind(), e.raw_os_error());
-                *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(seen);
-            }
-        }
-        opened
-    }
-
-    fn is_valid(&self, conn: &mut Connection) -> rusqlite::Result<()> {
-        self.inner.is_valid(conn)
-    }
-
-    fn has_broken(&self, conn: &mut Connection) -> bool {
-        self.inner.has_broken(conn)
-    }
-}
-
-/// The last time the OS refused the pool an open (too many open files,
-/// say), and what it said.
-type Failed = Arc<Mutex<Option<(Instant, io::ErrorKind, Option<i32>)>>>;
-
-/// The pool of one process, and the connection its handle keeps.
+/// The connections of one process.
 struct State {
     pid: u32,
-    /// The file the pool's connections open (its inode when made).
+    /// The file the connections open (its inode when they were made).
     file: Option<FileId>,
-    /// `None` in a child after `fork` until its first call makes one.
-    pool: Option<Pool>,
-    /// Checked out by the first call; `None` until then.
-    kept: Option<Kept>,
+    slots: Vec<Slot>,
 }
 
-/// A pool of connections to one `cache.db`, remade after `fork`.
+/// The connections of one handle to one `cache.db`, remade after `fork`.
 pub(crate) struct Connections {
     db: PathBuf,
     pragmas: String,
     timeout: Duration,
     state: Arc<RwLock<State>>,
-    /// Why the pool's last open failed.
-    failed: Failed,
     /// Bumped by every [`reset`](Self::reset), after which this process may
     /// have had no connection open between two calls, and when a child
-    /// process after `fork` makes its own pool.
+    /// process after `fork` makes its own.
     generation: AtomicU64,
     /// The file `db` named when the connections were made (see
     /// [`follow_file`](Self::follow_file)).
@@ -220,20 +127,17 @@ fn file_id(path: &Path) -> Option<FileId> {
     }
 }
 
-/// Every pool of this process, for a child after `fork` to close what it
-/// inherited before it opens anything.
+/// Every handle's connections in this process, for a child after `fork`
+/// to close what it inherited before it opens anything.
 static REGISTRY: Mutex<Vec<std::sync::Weak<RwLock<State>>>> = Mutex::new(Vec::new());
-/// Inherited connections that could not be closed yet, by file.
-static INHERITED: Mutex<Vec<Inherited>> = Mutex::new(Vec::new());
-
-/// A parent's pool in a child after `fork`: the file its connections
-/// opened, the pool, and the connection its handle kept.
-type Inherited = (Option<FileId>, Option<Pool>, Option<Kept>);
-/// Whether `INHERITED` may hold anything (checked on every call).
+/// Inherited connections still in use (by a transaction the forking
+/// thread had begun, or by a thread that no longer exists), by file.
+static INHERITED: Mutex<Vec<(Option<FileId>, Slot)>> = Mutex::new(Vec::new());
+/// Whether `INHERITED` may hold anything (checked on every slow call).
 static ANY_INHERITED: AtomicBool = AtomicBool::new(false);
 
-/// In a child after `fork`: takes every pool the parent made out of use and
-/// closes what can be closed (see [`release_inherited`]).
+/// In a child after `fork`: takes every connection the parent made out of
+/// use and closes those that are idle (see [`release_inherited`]).
 fn adopt_after_fork(pid: u32) {
     let states: Vec<_> = {
         let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
@@ -250,7 +154,7 @@ fn adopt_after_fork(pid: u32) {
             continue;
         }
         let file = state.file;
-        inherited.push((file, state.pool.take(), state.kept.take()));
+        inherited.extend(state.slots.drain(..).map(|slot| (file, slot)));
         state.pid = pid;
     }
     ANY_INHERITED.store(!inherited.is_empty(), Ordering::SeqCst);
@@ -258,40 +162,20 @@ fn adopt_after_fork(pid: u32) {
     release_inherited();
 }
 
-/// Closes the inherited connections that are idle, without a checkpoint;
-/// a pool whose connections are all closed is forgotten.
+/// Closes the inherited connections no one uses any more, without a
+/// checkpoint.
 pub(crate) fn release_inherited() {
     if !ANY_INHERITED.load(Ordering::SeqCst) {
         return;
     }
     let mut inherited = INHERITED.lock().unwrap_or_else(|e| e.into_inner());
-    inherited.retain_mut(|(_, pool, kept)| {
-        if let Some(k) = kept.take() {
-            let idle = match k.try_lock() {
-                Some(guard) => {
-                    close_quietly(&guard);
-                    true
-                }
-                None => false,
-            };
-            if !idle {
-                *kept = Some(k);
-            }
-        }
-        if let Some(p) = pool.as_ref() {
-            let mut idle = Vec::new();
-            while let Some(conn) = p.try_get() {
-                close_quietly(&conn);
-                idle.push(conn);
-            }
-            drop(idle);
-            let state = p.state();
-            if kept.is_none() && state.connections == state.idle_connections {
-                // Dropping the pool closes its idle connections.
-                *pool = None;
-            }
-        }
-        pool.is_some() || kept.is_some()
+    inherited.retain(|(_, slot)| {
+        let Some(guard) = slot.try_lock() else {
+            return true;
+        };
+        close_quietly(&guard);
+        // Closed when the last reference (this list's) goes.
+        false
     });
     ANY_INHERITED.store(!inherited.is_empty(), Ordering::SeqCst);
 }
@@ -304,20 +188,17 @@ fn inherited_open(file: Option<FileId>) -> bool {
     }
     release_inherited();
     let inherited = INHERITED.lock().unwrap_or_else(|e| e.into_inner());
-    file.is_some() && inherited.iter().any(|(f, ..)| *f == file)
+    file.is_some() && inherited.iter().any(|(f, _)| *f == file)
 }
 
 impl Connections {
     pub(crate) fn new(db: PathBuf, pragmas: String, timeout: Duration) -> Self {
         fork::install();
-        let failed = Arc::default();
-        let pool = build(&db, &pragmas, &failed);
         let file = file_id(&db);
         let state = Arc::new(RwLock::new(State {
             pid: std::process::id(),
             file,
-            pool: Some(pool),
-            kept: None,
+            slots: Vec::new(),
         }));
         {
             let _lend = Lend::new();
@@ -331,7 +212,6 @@ impl Connections {
             pragmas,
             timeout,
             state,
-            failed,
             generation: AtomicU64::new(0),
         }
     }
@@ -341,102 +221,89 @@ impl Connections {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Lends a connection made by this process: the kept one when it is
-    /// free, else one from the pool.
+    /// Lends a connection made by this process: the first one free, else a
+    /// new one, else (all [`MAX_CONNECTIONS`] in use) the first to come
+    /// free within the handle's timeout (at least [`MIN_CONNECT_WAIT`]).
     pub(crate) fn get(&self) -> Result<Conn> {
         let lend = Lend::new();
         let pid = std::process::id();
-        let lent = |conn: Lent, lend: Lend| Conn {
-            conn,
+        let lent = |guard, lend| Conn {
+            guard,
             pid,
             _lend: lend,
         };
-        let pool = {
+        {
             let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-            match (&state.kept, &state.pool) {
-                (Some(kept), Some(pool)) if state.pid == pid => match kept.try_lock_arc() {
-                    Some(guard) => return Ok(lent(Lent::Kept(guard), lend)),
-                    None => Some(pool.clone()),
-                },
-                _ => None,
+            if state.pid == pid {
+                if let Some(guard) = state.slots.iter().find_map(|s| s.try_lock_arc()) {
+                    return Ok(lent(guard, lend));
+                }
             }
-        };
-        // Wait for the pool without holding the state's lock.
-        if let Some(pool) = pool {
-            let conn = self.checkout(&pool)?;
-            return Ok(lent(Lent::Pooled(Box::new(conn)), lend));
         }
-        // The first call of this process (or since a reset): after a fork,
-        // close what the parent left and make the pool anew; check out the
-        // connection to keep.
+        // After a fork, close what the parent left first.
         if self.state.read().unwrap_or_else(|e| e.into_inner()).pid != pid {
             adopt_after_fork(pid);
         }
         if inherited_open(file_id(&self.db)) {
             return Err(Error::ForkedTransaction);
         }
-        let (pool, kept) = {
-            let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-            if state.pool.is_none() {
-                state.pool = Some(build(&self.db, &self.pragmas, &self.failed));
-                state.file = file_id(&self.db);
-                state.kept = None;
-                self.generation.fetch_add(1, Ordering::AcqRel);
-            }
-            let Some(pool) = state.pool.clone() else {
-                return Err(Error::ForkedTransaction);
-            };
-            let kept = match &state.kept {
-                Some(kept) => Arc::clone(kept),
-                None => {
-                    let kept = Arc::new(parking_lot::Mutex::new(self.checkout(&pool)?));
-                    state.kept = Some(Arc::clone(&kept));
-                    kept
-                }
-            };
-            (pool, kept)
+        let busy = {
+            let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+            (state.slots.len() >= MAX_CONNECTIONS).then(|| {
+                let i = (pid as usize).wrapping_add(thread_number()) % state.slots.len();
+                Arc::clone(&state.slots[i])
+            })
         };
-        match kept.try_lock_arc() {
-            Some(guard) => Ok(lent(Lent::Kept(guard), lend)),
-            None => Ok(lent(Lent::Pooled(Box::new(self.checkout(&pool)?)), lend)),
-        }
+        let guard = match busy {
+            Some(slot) => self.wait_for(&slot)?,
+            None => {
+                let slot = Arc::new(parking_lot::Mutex::new(self.open_one()?));
+                let guard = slot.lock_arc();
+                let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+                if state.slots.is_empty() {
+                    state.file = file_id(&self.db);
+                }
+                state.slots.push(slot);
+                guard
+            }
+        };
+        Ok(lent(guard, lend))
     }
 
-    /// A connection from `pool`: an idle one at once; else one the pool
-    /// opens, once `cache.db` is known to be there. (r2d2 retries an open
-    /// that fails until its timeout, so a directory removed while the
-    /// cache is open, or a process out of file descriptors, would make
-    /// every call that needs a new connection hang that long before
-    /// failing. So the pool is waited for in short slices, and an open
-    /// that failed for a reason the OS gives ends the wait with that
-    /// error. The pool opens without SQLite's create flag: only opening
-    /// the cache makes `cache.db`, with its tables.)
-    fn checkout(&self, pool: &Pool) -> Result<Pooled> {
-        if let Some(conn) = pool.try_get() {
-            return Ok(conn);
+    /// Waits for `slot` to come free, as long as the handle's timeout (at
+    /// least [`MIN_CONNECT_WAIT`]; `Duration::MAX` waits without end).
+    fn wait_for(&self, slot: &Slot) -> Result<ArcMutexGuard<RawMutex, Connection>> {
+        let wait = self.timeout.max(MIN_CONNECT_WAIT);
+        if Instant::now().checked_add(wait).is_none() {
+            return Ok(slot.lock_arc());
         }
-        let started = Instant::now();
-        let wait = self.timeout.max(Duration::from_secs(5));
-        loop {
-            self.vanished()?;
-            let slice = wait.saturating_sub(started.elapsed()).min(POOL_SLICE);
-            match pool.get_timeout(slice) {
-                Ok(conn) => return Ok(conn),
-                Err(e) => {
-                    let failed = *self.failed.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Some((_, kind, code)) = failed.filter(|(at, ..)| *at >= started) {
-                        let os = match code {
-                            Some(code) => io::Error::from_raw_os_error(code),
-                            None => io::Error::new(kind, "cannot open another connection"),
-                        };
-                        return Err(Error::io(&self.db, os));
-                    }
-                    if started.elapsed() >= wait {
-                        return Err(e.into());
-                    }
-                }
+        slot.try_lock_arc_for(wait).ok_or_else(|| Error::Connect {
+            message: format!(
+                "all {MAX_CONNECTIONS} connections of the handle stayed in use for {wait:?}"
+            ),
+        })
+    }
+
+    /// Opens a connection on this thread. The pool never creates
+    /// `cache.db` (only opening the cache makes it, with its tables); a
+    /// failure the OS explains (the directory gone, too many open files)
+    /// is an I/O error with that cause.
+    fn open_one(&self) -> Result<Connection> {
+        self.vanished()?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let opened = Connection::open_with_flags(&self.db, flags)
+            .and_then(|conn| configure(&conn, &self.pragmas).map(|()| conn));
+        opened.map_err(|e| {
+            // SQLite's error does not carry the OS error; opening the
+            // directory (which holds no lock to lose on close) tells
+            // whether the process or system is out of descriptors.
+            match self.db.parent().map(std::fs::File::open) {
+                Some(Err(os)) => Error::io(&self.db, os),
+                _ => Error::from(e),
             }
-        }
+        })
     }
 
     /// An I/O error when `cache.db` or its directory is gone.
@@ -479,41 +346,26 @@ impl Connections {
         ))
     }
 
-    /// Drops the idle connections by replacing the pool (checked-out ones,
-    /// the kept one among them, close when they are returned).
+    /// Drops the connections: idle ones close now, lent ones when they are
+    /// returned.
     pub(crate) fn reset(&self) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         if state.pid == std::process::id() {
-            state.pool = Some(build(&self.db, &self.pragmas, &self.failed));
-            state.file = file_id(&self.db);
-            state.kept = None;
+            state.slots.clear();
             self.generation.fetch_add(1, Ordering::AcqRel);
         }
     }
 }
 
-fn build(db: &Path, pragmas: &str, failed: &Failed) -> Pool {
-    let pragmas = pragmas.to_owned();
-    // Never created here (see `Connections::checkout`).
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_URI
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let manager = Manager {
-        inner: SqliteConnectionManager::file(db)
-            .with_flags(flags)
-            .with_init(move |c| configure(c, &pragmas)),
-        dir: db.parent().map(Path::to_path_buf).unwrap_or_default(),
-        failed: Arc::clone(failed),
-    };
-    r2d2::Pool::builder()
-        .max_size(MAX_CONNECTIONS)
-        .min_idle(Some(0))
-        .test_on_check_out(false)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connection_timeout(POOL_SLICE)
-        .thread_pool(opener())
-        .build_unchecked(manager)
+/// A number for this thread, to spread waiters over the connections.
+fn thread_number() -> usize {
+    thread_local! {
+        static NUMBER: usize = {
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        };
+    }
+    NUMBER.with(|n| *n)
 }
 
 #[cfg(test)]
@@ -528,45 +380,55 @@ mod tests {
         Ok(Connections::new(db, String::new(), Duration::from_secs(5)))
     }
 
+    /// The address of the connection lent, to tell connections apart.
+    fn address(conn: &Conn) -> usize {
+        std::ptr::from_ref::<Connection>(conn) as usize
+    }
+
     #[test]
-    fn the_kept_connection_is_lent_when_free_and_the_pool_serves_the_rest() -> Result<()> {
+    fn the_first_free_connection_is_lent_and_a_new_one_only_when_all_are_in_use() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| crate::Error::io("tempdir", e))?;
         let conns = connections(dir.path())?;
         let first = conns.get()?;
-        assert!(first.is_kept());
+        let kept = address(&first);
         first.execute_batch("CREATE TABLE t (x)")?;
-        // While it is lent, others come from the pool and see the same file.
+        // While it is lent, another is opened, on the same file.
         let second = conns.get()?;
-        assert!(!second.is_kept());
+        assert_ne!(address(&second), kept);
         second.execute("INSERT INTO t VALUES (1)", [])?;
-        let other_thread = std::thread::scope(|s| {
-            s.spawn(|| -> Result<bool> { Ok(!conns.get()?.is_kept()) })
-                .join()
-                .unwrap_or(Ok(false))
-        })?;
-        assert!(other_thread, "another thread was lent the kept connection");
-        drop(first);
         drop(second);
+        let other_thread = std::thread::scope(|s| {
+            s.spawn(|| -> Result<usize> { Ok(address(&conns.get()?)) })
+                .join()
+                .unwrap_or(Ok(0))
+        })?;
+        assert!(other_thread != 0 && other_thread != kept);
+        drop(first);
+        // Both free: the first one again, and no third was opened.
         let again = conns.get()?;
-        assert!(again.is_kept());
+        assert_eq!(address(&again), kept);
+        assert_eq!(conns.state.read().map(|s| s.slots.len()).unwrap_or(0), 2);
         let n: i64 = again.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
         assert_eq!(n, 1);
         Ok(())
     }
 
     #[test]
-    fn reset_replaces_the_kept_connection() -> Result<()> {
+    fn reset_drops_the_connections_and_a_lent_one_stays_usable() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| crate::Error::io("tempdir", e))?;
         let conns = connections(dir.path())?;
         conns.get()?.execute_batch("PRAGMA user_version = 7")?;
         let lent = conns.get()?;
+        let generation = conns.generation();
         conns.reset();
+        assert_eq!(conns.generation(), generation + 1);
         // The connection lent before the reset stays usable until dropped.
         let v: i64 = lent.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         assert_eq!(v, 7);
         let after = conns.get()?;
-        assert!(after.is_kept(), "no new kept connection");
+        assert_ne!(address(&after), address(&lent));
         drop(lent);
+        assert_eq!(conns.state.read().map(|s| s.slots.len()).unwrap_or(0), 1);
         Ok(())
     }
 }

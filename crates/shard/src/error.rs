@@ -247,11 +247,3 @@ impl From<rusqlite::Error> for Error {
         }
     }
 }
-
-impl From<r2d2::Error> for Error {
-    fn from(e: r2d2::Error) -> Self {
-        Error::Connect {
-            message: e.to_string(),
-        }
-    }
-}

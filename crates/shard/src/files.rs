@@ -484,13 +484,16 @@ mod tests {
         let (name, size) = write_new(tmp.path(), &mut &b"hello"[..], true)?;
         assert_eq!(size, 5);
         assert_eq!(name.len(), 2 + 1 + 2 + 1 + 28 + 4);
-        assert_eq!(read(tmp.path(), &name)?.as_deref(), Some(&b"hello"[..]));
+        assert_eq!(
+            read_sized(tmp.path(), &name, Some(5))?.as_deref(),
+            Some(&b"hello"[..])
+        );
         let mapped = map(tmp.path(), &name, 5)?.ok_or(Error::NotFound)?;
         assert!(mapped.is_mapped());
         assert_eq!(&*mapped, b"hello");
         assert!(map(tmp.path(), &name, 6).is_err());
         remove(tmp.path(), &name);
-        assert!(read(tmp.path(), &name)?.is_none());
+        assert!(read_sized(tmp.path(), &name, None)?.is_none());
         let left = fs::read_dir(tmp.path())
             .map_err(|e| Error::io("tmp", e))?
             .count();
@@ -509,7 +512,10 @@ mod tests {
         fs::write(outside.join("cd").join("x.val"), b"outside").map_err(io)?;
         std::os::unix::fs::symlink(&outside, dir.join("ab")).map_err(io)?;
         let name = "ab/cd/x.val";
-        assert!(matches!(read(&dir, name), Err(Error::Corrupt { .. })));
+        assert!(matches!(
+            read_sized(&dir, name, None),
+            Err(Error::Corrupt { .. })
+        ));
         assert!(matches!(map(&dir, name, 7), Err(Error::Corrupt { .. })));
         assert_eq!(inspect(&dir, name)?, Found::Link(dir.join("ab")));
         remove(&dir, name);
@@ -521,11 +527,14 @@ mod tests {
         assert!(fs::symlink_metadata(dir.join("ab")).is_err());
         assert!(outside.join("cd").join("x.val").exists());
         assert_eq!(inspect(&dir, name)?, Found::Missing);
-        assert_eq!(read(&dir, name)?, None);
+        assert_eq!(read_sized(&dir, name, None)?, None);
         // A file link: the link is what a removal takes.
         fs::create_dir_all(dir.join("ab").join("cd")).map_err(io)?;
         std::os::unix::fs::symlink(outside.join("cd").join("x.val"), dir.join(name)).map_err(io)?;
-        assert!(matches!(read(&dir, name), Err(Error::Corrupt { .. })));
+        assert!(matches!(
+            read_sized(&dir, name, None),
+            Err(Error::Corrupt { .. })
+        ));
         remove(&dir, name);
         assert!(fs::symlink_metadata(dir.join(name)).is_err());
         assert!(outside.join("cd").join("x.val").exists());
