@@ -62,7 +62,7 @@ fn delete_selected(
 ) -> Result<i64> {
     let rows: Vec<(i64, Option<String>)> = conn
         .prepare_cached(select)?
-        .query_map(args, |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(args, |r| Ok((r.get(0)?, crate::row::file_name(r, 1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut delete = conn.prepare_cached(DELETE_ROW)?;
     for (rowid, file) in &rows {
@@ -164,8 +164,9 @@ impl Cache {
     fn cull_probe(&self, conn: &Connection) -> Result<(Option<f64>, u64)> {
         let (earliest, pages, files): (Option<f64>, i64, i64) = conn
             .prepare_cached(
-                "SELECT (SELECT min(expire_time) FROM Cache WHERE expire_time IS NOT NULL), \
-                 page_count, coalesce((SELECT value FROM Settings WHERE key = 'size'), 0) \
+                "SELECT (SELECT CAST(min(expire_time) AS REAL) FROM Cache \
+                 WHERE expire_time IS NOT NULL), page_count, \
+                 CAST(coalesce((SELECT value FROM Settings WHERE key = 'size'), 0) AS INTEGER) \
                  FROM pragma_page_count()",
             )?
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
@@ -277,6 +278,8 @@ impl Cache {
 
     /// Removes every entry, in batches so that other writers are not held
     /// up and value folders are removed as they empty; returns how many.
+    /// When the cache is then empty, its stored count and size are set to
+    /// zero, whatever they had become (a damaged `Settings` table, say).
     pub fn clear(&self) -> Result<u64> {
         self.clear_as(false)
     }
@@ -291,11 +294,21 @@ impl Cache {
                 )
             })
         })?;
-        self.delete_batches(
+        let removed = self.delete_batches(
             retry,
             "SELECT rowid, filename FROM Cache WHERE rowid <= ?1 ORDER BY rowid LIMIT 100",
             &[&last],
-        )
+        )?;
+        self.write_as(retry, |conn, st| {
+            st.memo.none();
+            conn.prepare_cached(
+                "UPDATE Settings SET value = 0 WHERE key IN ('count', 'size') \
+                 AND value IS NOT 0 AND NOT EXISTS (SELECT 1 FROM Cache)",
+            )?
+            .execute([])?;
+            Ok(())
+        })?;
+        Ok(removed)
     }
 
     /// Hits and misses counted while statistics are on, across every handle

@@ -14,6 +14,7 @@ use crate::codec::{Key, encode};
 use crate::error::{Error, Result};
 use crate::files::{self, ValueBytes};
 use crate::memo::{KeyRef, Memoed};
+use crate::row;
 use crate::row::{
     DELETE_ROW, Fetched, Found, MODE_BINARY, MODE_PICKLE, MODE_RAW, MODE_TEXT, Put, Stored,
     Written, decode_file, decode_inline, fetch, file_stored, raw_stored, with_live_row,
@@ -222,7 +223,7 @@ impl Cache {
             let read = with_live_row(conn, &key, now, |row| {
                 let rowid: i64 = row.get(0)?;
                 let fetched = fetch::<V>(row, 1)?;
-                let expire: Option<f64> = row.get(5)?;
+                let expire = row::time(row, 5)?;
                 let tag = match row.get_ref(6)? {
                     ValueRef::Null => None,
                     v => Some(Key::from_sql(v, true)?),
@@ -343,7 +344,7 @@ impl Cache {
             with_live_row(conn, &key, now, |row| {
                 let rowid: i64 = row.get(0)?;
                 let mode: i64 = row.get(1)?;
-                let name: Option<String> = row.get(2)?;
+                let name = row::file_name(row, 2)?;
                 let size: i64 = row.get(4)?;
                 let bytes: std::result::Result<Vec<u8>, (String, i64)> =
                     match (mode, name, row.get_ref(3)?) {
@@ -483,8 +484,8 @@ impl Cache {
             let current = match rows.next()? {
                 Some(row) => {
                     let rowid: i64 = row.get(0)?;
-                    let expire: Option<f64> = row.get(1)?;
-                    let file: Option<String> = row.get(2)?;
+                    let expire = row::time(row, 1)?;
+                    let file = row::file_name(row, 2)?;
                     if expire.is_some_and(|t| t <= now) {
                         Err(Some(Found { rowid, filename: file, expire }))
                     } else {
@@ -543,7 +544,7 @@ impl Cache {
     pub(crate) fn metadata(&self, name: &str) -> Result<u64> {
         self.with_conn(|conn| {
             let v: i64 = conn
-                .prepare_cached("SELECT value FROM Settings WHERE key = ?1")?
+                .prepare_cached("SELECT CAST(value AS INTEGER) FROM Settings WHERE key = ?1")?
                 .query_row([name], |r| r.get(0))?;
             Ok(u64::try_from(v).unwrap_or(0))
         })

@@ -90,10 +90,33 @@ pub(crate) enum Fetched<V> {
     },
 }
 
+/// Reads a `filename` column: text names a file; any other type (a
+/// hostile or damaged row) names none this library could have written, so
+/// the row is treated as having no file rather than refusing every call
+/// that meets it.
+pub(crate) fn file_name(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<String>> {
+    Ok(match row.get_ref(at)? {
+        ValueRef::Text(name) => Some(String::from_utf8_lossy(name).into_owned()),
+        _ => None,
+    })
+}
+
+/// Reads a time column (`expire_time`, …): a number, or none (any other
+/// type, in a hostile or damaged row, counts as no time).
+pub(crate) fn time(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<f64>> {
+    Ok(match row.get_ref(at)? {
+        ValueRef::Real(t) => Some(t),
+        // Seconds since the epoch: exact as a float far beyond any date.
+        #[allow(clippy::cast_precision_loss)]
+        ValueRef::Integer(t) => Some(t as f64),
+        _ => None,
+    })
+}
+
 /// Decodes the value columns `(mode, filename, value, size)` starting at `at`.
 pub(crate) fn fetch<V: DeserializeOwned + 'static>(row: &Row<'_>, at: usize) -> Result<Fetched<V>> {
     let mode: i64 = row.get(at)?;
-    let filename: Option<String> = row.get(at + 1)?;
+    let filename = file_name(row, at + 1)?;
     if let Some(name) = filename {
         return match mode {
             MODE_PICKLE => Err(Error::Pickled),
@@ -268,8 +291,8 @@ impl Cache {
         match rows.next()? {
             Some(row) => Ok(Some(Found {
                 rowid: row.get(0)?,
-                filename: row.get(1)?,
-                expire: row.get(2)?,
+                filename: file_name(row, 1)?,
+                expire: time(row, 2)?,
             })),
             None => Ok(None),
         }

@@ -185,3 +185,53 @@ pub fn transact(dir: &str) -> Res {
     }
     exit_now(i32::from(!failures.is_empty()));
 }
+
+/// `fd-limit <dir> <threads>`: after a first set, lowers this process's
+/// limit of open files to what it has open plus one, then runs `threads`
+/// threads that each set and get a key of their own in a transaction
+/// held for 20 ms, all at the same moment.
+/// Prints `ok <i> <millis>` or `error <i> <millis> <error>` for each.
+#[allow(unsafe_code)]
+pub fn fd_limit(dir: &str, threads: usize) -> Res {
+    let cache = Cache::open(dir)?;
+    cache.set("first", &1)?;
+    let open = std::fs::read_dir("/proc/self/fd")?.count() as u64;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct passed by reference.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    limit.rlim_cur = open + 1;
+    // SAFETY: setrlimit reads the struct passed by reference.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    let start = Arc::new(std::sync::Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let (cache, start) = (cache.clone(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                let began = Instant::now();
+                // Each holds its connection a while, so that all need one.
+                let done = cache.transact(|| {
+                    cache.set(&format!("t{i}"), &i64::try_from(i).unwrap_or(0))?;
+                    std::thread::sleep(Duration::from_millis(20));
+                    cache.get::<i64>(&format!("t{i}"))
+                });
+                (i, began.elapsed(), done)
+            })
+        })
+        .collect();
+    for handle in handles {
+        let (i, took, done) = handle.join().map_err(|_| "a thread panicked")?;
+        match done {
+            Ok(_) => say(&format!("ok {i} {}", took.as_millis()))?,
+            Err(e) => say(&format!("error {i} {} {e}", took.as_millis()))?,
+        }
+    }
+    Ok(())
+}

@@ -17,7 +17,7 @@
 //! - `sets <dir> <prefix> <n>`: up to `n` sets of small values under
 //!   `<prefix><i>`, printing `set <i> ok` or `set <i> error <e>` for each
 //!   and stopping at the first error.
-//! - `daemon`, `fork-busy`, `fork-transact`: see `fork.rs`.
+//! - `daemon`, `fork-busy`, `fork-transact`, `fd-limit`: see `fork.rs`.
 
 mod fork;
 
@@ -33,6 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "daemon" => return fork::daemon(&arg(2)?, arg(3)?.parse()?),
         "fork-busy" => return fork::busy(&arg(2)?, arg(3)?.parse()?),
         "fork-transact" => return fork::transact(&arg(2)?),
+        "fd-limit" => return fork::fd_limit(&arg(2)?, arg(3)?.parse()?),
         _ => {}
     }
     let cache = Cache::builder().open(arg(2)?)?;

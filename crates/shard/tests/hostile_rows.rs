@@ -266,11 +266,11 @@ fn run(
     }
 
     // Cleared, the cache works again.
-    let _ = cache.clear();
+    cache.clear()?;
     untouched(&dir)?;
-    if cache.set("after", &7).is_ok() {
-        assert_eq!(cache.get::<i64>("after")?, Some(7));
-    }
+    assert_eq!(cache.len()?, 0);
+    cache.set("after", &7)?;
+    assert_eq!(cache.get::<i64>("after")?, Some(7));
     Ok(())
 }
 
