@@ -30,6 +30,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::busy;
 use crate::error::{Error, Result};
 use crate::fork::{self, Lend};
+use crate::watch::Watch;
 
 /// One connection, and the lock that lends it.
 type Slot = Arc<parking_lot::Mutex<Connection>>;
@@ -107,6 +108,8 @@ pub(crate) struct Connections {
     /// The file `db` named when the connections were made (see
     /// [`follow_file`](Self::follow_file)).
     file: Mutex<Option<FileId>>,
+    /// Tells whether `db` may have changed since the last look.
+    watch: Watch,
 }
 
 /// A file's device and inode number.
@@ -208,6 +211,7 @@ impl Connections {
         }
         Connections {
             file: Mutex::new(file),
+            watch: Watch::new(db.parent().unwrap_or(Path::new("."))),
             db,
             pragmas,
             timeout,
@@ -344,6 +348,17 @@ impl Connections {
             &self.db,
             io::Error::new(io::ErrorKind::NotFound, what),
         ))
+    }
+
+    /// [`follow_file`](Self::follow_file) for a write, inside its
+    /// transaction: by `stat` only when the directory's watch says that
+    /// `cache.db` may have changed (see [`crate::watch`]).
+    pub(crate) fn follow_file_for_write(&self) -> Result<()> {
+        if self.watch.may_have_changed() {
+            self.follow_file()
+        } else {
+            Ok(())
+        }
     }
 
     /// Drops the connections: idle ones close now, lent ones when they are

@@ -109,6 +109,7 @@ mod seq;
 mod settings;
 mod tune;
 mod txn;
+mod watch;
 
 pub use builder::CacheBuilder;
 pub use cache::{Cache, Entry, SetOptions};

@@ -206,7 +206,7 @@ impl Inner {
             armed: true,
         };
         // Inside the transaction: the file at the path is the one written.
-        self.conns.follow_file()?;
+        self.conns.follow_file_for_write()?;
         state.borrow_mut().before = self.memo_header();
         let value = op(&conn, &state)?;
         if conn.inherited() {
