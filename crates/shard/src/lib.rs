@@ -56,7 +56,12 @@
 //!
 //! Any number of processes may open the same directory; opening a new
 //! directory from many processes at once is safe. A handle used in a child
-//! after `fork` opens fresh connections instead of reusing its parent's.
+//! after `fork` closes the connections it inherited (without touching the
+//! parent's files) and opens its own, whether the parent was idle, busy
+//! writing on another thread, or exits right after the fork; a fork inside
+//! [`Cache::transact`] leaves the child unable to use that transaction
+//! ([`Error::ForkedTransaction`]), never with a write that seems stored and
+//! is not.
 //! Directories on network filesystems are refused unless opted in, since
 //! SQLite's locking is unreliable there.
 //!
