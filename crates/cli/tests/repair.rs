@@ -106,7 +106,7 @@ fn check_fix_replaces_damaged_settings_of_every_shard() -> TestResult {
         ),
         (
             "001",
-            "UPDATE Settings SET value = 0 WHERE key = 'disk_min_file_size'",
+            "UPDATE Settings SET value = -1 WHERE key = 'disk_min_file_size'",
         ),
     ] {
         rusqlite::Connection::open(dir.path().join(shard).join("cache.db"))?.execute(sql, [])?;

@@ -154,14 +154,17 @@ where
         }
     }
 
-    /// Removes and returns the first or last entry in insertion order.
+    /// Removes and returns the first or last entry in insertion order. An
+    /// entry whose key does not decode as `K` (one python pickled, say:
+    /// [`Error::Pickled`](diskcache_shard::Error::Pickled) naming it) stays.
     pub fn popitem(&self, last: bool) -> Result<Option<(K, V)>> {
         self.cache.transact(|| {
             let Some((key, value)) = self.cache.peekitem::<V>(last)? else {
                 return Ok(None);
             };
+            let decoded = key.decode()?;
             self.cache.delete(&key)?;
-            Ok(Some((key.decode()?, value)))
+            Ok(Some((decoded, value)))
         })
     }
 

@@ -45,14 +45,19 @@ impl FanoutBuilder {
     }
 
     /// The number of shards, fixed when the directory is created. Default
-    /// = the recorded count, or 8 for a new directory.
+    /// = the recorded count, the number of shard folders python-diskcache
+    /// made (another count there is [`Error::Layout`]), or 8 for a new
+    /// directory.
     pub fn shards(mut self, count: usize) -> Self {
         self.shards = Some(count);
         self
     }
 
     /// How keys pick shards, fixed when the directory is created. Default
-    /// = the recorded hash, or [`ShardHash::Xxh3`] for a new directory.
+    /// = the recorded hash; for shard folders python-diskcache made (no
+    /// `fanout.cfg`), python's [`ShardHash::Adler32`], and asking for
+    /// another hash there is [`Error::Layout`]; [`ShardHash::Xxh3`] for a
+    /// new directory.
     pub fn hash(mut self, hash: ShardHash) -> Self {
         self.hash = Some(hash);
         self

@@ -4,6 +4,11 @@
 //! FanoutCache names them. The shard count and the hash are fixed when the
 //! directory is created and recorded in `fanout.cfg`; reopening with others
 //! is an error, never a silent reshuffle of keys.
+//!
+//! python-diskcache's FanoutCache records nothing: shard folders without a
+//! `fanout.cfg` are its directory, and are opened with the count found on
+//! disk and python's hash ([`ShardHash::Adler32`]), then recorded. Asking
+//! for another count or hash there is an error before anything is written.
 
 use std::fs;
 use std::io::{self, Write};
@@ -20,11 +25,13 @@ const MARKER: &str = "fanout.cfg";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum ShardHash {
-    /// xxh3-64 of the stored key (the default): fast and well spread.
+    /// xxh3-64 of the stored key (the default for a new directory): fast
+    /// and well spread.
     #[default]
     Xxh3,
     /// python-diskcache's hash (adler32 of the stored key; integers modulo
-    /// 2³²−1), for directories shared with a python-diskcache FanoutCache.
+    /// 2³²−1), for directories shared with a python-diskcache FanoutCache;
+    /// the default for shard folders python made (no `fanout.cfg`).
     Adler32,
 }
 
@@ -140,9 +147,17 @@ pub(crate) fn settle(
         return check(dir, found, shards, hash).map(|(s, h)| (s, h, false));
     }
     let present = existing_shards(dir);
+    // Shard folders with no record of ours are python-diskcache's: its
+    // FanoutCache writes none, and ours records before it makes a shard.
+    // Only python's hash finds python's keys there.
+    let default_hash = if present > 0 {
+        ShardHash::Adler32
+    } else {
+        ShardHash::default()
+    };
     let wanted = (
         shards.unwrap_or(if present > 0 { present } else { 8 }),
-        hash.unwrap_or_default(),
+        hash.unwrap_or(default_hash),
     );
     if !SHARD_COUNTS.contains(&wanted.0) {
         return Err(Error::Layout {
@@ -153,7 +168,20 @@ pub(crate) fn settle(
     if present > 0 && present != wanted.0 {
         return Err(Error::Layout {
             path: dir.to_path_buf(),
-            message: format!("the directory holds {present} shards, not {}", wanted.0),
+            message: format!(
+                "the directory holds python-diskcache's {present} shards (no {MARKER}), not {}",
+                wanted.0
+            ),
+        });
+    }
+    if present > 0 && wanted.1 != ShardHash::Adler32 {
+        return Err(Error::Layout {
+            path: dir.to_path_buf(),
+            message: format!(
+                "the directory holds python-diskcache's {present} shards (no {MARKER}), whose keys \
+                 only python's hash (adler32) finds, not {}",
+                wanted.1.name()
+            ),
         });
     }
     // Write the record under a private name, then link it into place: the

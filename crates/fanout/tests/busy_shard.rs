@@ -181,7 +181,7 @@ fn an_error_other_than_a_timeout_is_returned() -> Res {
     let dir = tempfile::tempdir()?;
     let cache = open(dir.path())?;
     let holder = hold(cache.shards()[1].directory())?;
-    let refused = cache.set_min_file_size(0);
+    let refused = cache.set_cull_limit(u64::MAX);
     join(holder)?;
     let err = refused.err().ok_or("accepted")?;
     assert!(!err.is_timeout(), "{err:?}");

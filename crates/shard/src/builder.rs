@@ -114,8 +114,11 @@ impl CacheBuilder {
         self
     }
 
-    /// Values of at least this many bytes are stored in their own file
-    /// rather than in the database. Default = 32 KiB.
+    /// Byte strings, text and MessagePack values of at least this many
+    /// bytes are stored in their own file rather than in the database; 0
+    /// puts every one of them in a file (as python-diskcache's
+    /// `disk_min_file_size = 0` does); integers and floats always stay in
+    /// the database. Default = 32 KiB.
     pub fn min_file_size(mut self, bytes: u64) -> Self {
         self.min_file_size = Some(bytes);
         self

@@ -32,7 +32,9 @@ pub enum Key {
     /// A byte-string key (Python `bytes`).
     Bytes(Vec<u8>),
     /// Any other serde type, as MessagePack (Python would pickle these; the
-    /// two do not cross languages).
+    /// two do not cross languages). A key python-diskcache pickled (a tuple,
+    /// say) is read as one too: [`Key::is_pickled`] tells, and decoding it
+    /// is [`Error::Pickled`]; it still finds its entry (`get`, `delete`).
     Packed(Vec<u8>),
 }
 
@@ -59,11 +61,34 @@ impl Key {
     /// assert_eq!(key.decode::<(String, u32)>()?, ("user".to_string(), 42));
     /// # Ok::<(), diskcache_shard::Error>(())
     /// ```
+    ///
+    /// A key python-diskcache pickled is [`Error::Pickled`] naming itself,
+    /// whatever `T` is.
     pub fn decode<T: DeserializeOwned + 'static>(&self) -> Result<T> {
         match self {
-            Key::Packed(bytes) => unpack(bytes),
+            Key::Packed(bytes) => unpack(bytes).map_err(|e| e.with_key(self)),
             other => decode_raw(other.as_value_ref()),
         }
+    }
+
+    /// Whether this is a key python-diskcache pickled: stored bytes that
+    /// begin with pickle's protocol mark (0x80, then protocol 2 to 5).
+    /// Iteration and [`Cache::peekitem`](crate::Cache::peekitem) hand such
+    /// keys out as they are stored; they cannot be decoded here, but they
+    /// find their entry, so it can be read or deleted.
+    ///
+    /// ```
+    /// use diskcache_shard::Key;
+    /// // pickle.dumps((1, 2), protocol=5)
+    /// let pickle = b"\x80\x05\x95\x07\0\0\0\0\0\0\0K\x01K\x02\x86\x94.";
+    /// let key = Key::Packed(pickle.to_vec());
+    /// assert!(key.is_pickled());
+    /// assert!(matches!(key.decode::<(i64, i64)>(), Err(diskcache_shard::Error::Pickled { .. })));
+    /// assert!(!Key::from_value(&(1, 2))?.is_pickled());
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn is_pickled(&self) -> bool {
+        matches!(self, Key::Packed(bytes) if is_pickle(bytes))
     }
 
     /// The bytes the key takes in a row (numbers: 8).
@@ -164,8 +189,20 @@ fn pack<T: Serialize + ?Sized>(value: &T) -> Result<Key> {
         })
 }
 
-/// Decodes MessagePack bytes.
+/// Whether `bytes` are a pickle of protocol 2 or later (python-diskcache
+/// pickles with the highest protocol: 4 or 5). Such bytes are never one
+/// MessagePack value: 0x80 is an empty map, complete in itself, and the
+/// protocol byte would be left over. Without this check MessagePack reads
+/// the empty map and ignores the rest.
+pub(crate) fn is_pickle(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x80, 2..=5, ..])
+}
+
+/// Decodes MessagePack bytes; a pickle is [`Error::Pickled`].
 pub(crate) fn unpack<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T> {
+    if is_pickle(bytes) {
+        return Err(Error::pickled());
+    }
     rmp_serde::from_slice(bytes).map_err(|e| Error::mismatch(e.to_string()))
 }
 

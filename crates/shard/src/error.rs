@@ -5,6 +5,8 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::codec::Key;
+
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -30,9 +32,35 @@ pub enum Error {
         /// What went wrong, in words.
         message: String,
     },
-    /// The stored value was written by Python as a pickle, which this library
-    /// never executes.
-    Pickled,
+    /// A stored value or key was written by Python as a pickle, which this
+    /// library never unpickles (unpickling runs code). A value pickled at
+    /// the head of a queue makes every [`Cache::pull`](crate::Cache::pull)
+    /// and [`Cache::peek`](crate::Cache::peek) there fail until it is gone:
+    /// `key` names the entry, so the caller can
+    /// [`delete`](crate::Cache::delete) it and call again.
+    ///
+    /// ```
+    /// use diskcache_shard::{Cache, Error, Key};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = Cache::open(dir.path())?;
+    /// cache.set("k", "v")?;
+    /// // What python-diskcache stores for `cache.set("k", (1, 2))`.
+    /// let db = rusqlite::Connection::open(dir.path().join("cache.db"))?;
+    /// db.execute("UPDATE Cache SET mode = 4, value = x'80059508' WHERE key = 'k'", [])?;
+    /// let Err(Error::Pickled { key: Some(key) }) = cache.get::<String>("k") else {
+    ///     panic!("unpickled");
+    /// };
+    /// assert_eq!(key, Key::Text("k".into()));
+    /// assert!(cache.delete(&key)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    Pickled {
+        /// The key of the entry, as stored (a key python pickled is a
+        /// [`Key::Packed`] for which [`Key::is_pickled`] holds); `None`
+        /// only where no entry is involved (decoding bytes alone).
+        key: Option<Key>,
+    },
     /// The database holds something this library refuses to act on: an
     /// unknown storage mode, a file name that would leave the cache
     /// directory, or a file whose size disagrees with its row.
@@ -140,6 +168,22 @@ impl Error {
         }
     }
 
+    /// A pickle met where the entry is not known yet.
+    pub(crate) fn pickled() -> Self {
+        Error::Pickled { key: None }
+    }
+
+    /// The error with `key` named, when it is a [`Error::Pickled`] that
+    /// names no key yet.
+    pub(crate) fn with_key(self, key: &Key) -> Self {
+        match self {
+            Error::Pickled { key: None } => Error::Pickled {
+                key: Some(key.clone()),
+            },
+            other => other,
+        }
+    }
+
     pub(crate) fn open(path: impl Into<PathBuf>, source: Error) -> Self {
         match source {
             already @ Error::Open { .. } => already,
@@ -194,8 +238,20 @@ impl fmt::Display for Error {
                 write!(f, "stored value has another type: {message}")
             }
             Error::Encode { message } => write!(f, "cannot encode: {message}"),
-            Error::Pickled => {
-                f.write_str("value was stored by Python as a pickle; it is never unpickled here")
+            Error::Pickled { key: None } => {
+                f.write_str("stored by Python as a pickle, which is never unpickled here")
+            }
+            Error::Pickled { key: Some(key) } => {
+                if key.is_pickled() {
+                    f.write_str("the key ")?;
+                    show_key(f, key)?;
+                    f.write_str(" was stored by Python as a pickle")?;
+                } else {
+                    f.write_str("the value of key ")?;
+                    show_key(f, key)?;
+                    f.write_str(" was stored by Python as a pickle")?;
+                }
+                f.write_str(", which is never unpickled here; delete the key to go on")
             }
             Error::Corrupt { message } => write!(f, "corrupt cache: {message}"),
             Error::InvalidInput { message } => write!(f, "invalid input: {message}"),
@@ -221,6 +277,27 @@ impl fmt::Display for Error {
             Error::Open { path, source } => {
                 write!(f, "cannot open the cache in {}: {source}", path.display())
             }
+        }
+    }
+}
+
+/// A stored key, for a message: numbers and text as they are, bytes
+/// escaped, a pickled or packed key by its first bytes in hex.
+fn show_key(f: &mut fmt::Formatter<'_>, key: &Key) -> fmt::Result {
+    match key {
+        Key::Int(i) => write!(f, "{i}"),
+        Key::Real(r) => write!(f, "{r:?}"),
+        Key::Text(t) => write!(f, "{t:?}"),
+        Key::Bytes(b) => write!(f, "b\"{}\"", b.escape_ascii()),
+        Key::Packed(b) => {
+            f.write_str("<")?;
+            for byte in b.iter().take(16) {
+                write!(f, "{byte:02x}")?;
+            }
+            if b.len() > 16 {
+                f.write_str("…")?;
+            }
+            write!(f, ", {} bytes>", b.len())
         }
     }
 }

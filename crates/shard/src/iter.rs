@@ -24,7 +24,10 @@ pub struct Keys {
 }
 
 impl Cache {
-    /// The keys, oldest first.
+    /// The keys, oldest first, as stored: a key python-diskcache pickled
+    /// is a [`Key::Packed`] for which [`Key::is_pickled`] holds, and
+    /// [`Key::decode`] of it is [`Error::Pickled`](crate::Error::Pickled)
+    /// naming it; it still finds its entry, to read or delete.
     ///
     /// ```
     /// use diskcache_shard::{Cache, Key};

@@ -247,17 +247,20 @@ impl Cache {
                 memo.insert(generation, at, mk.owned(), row);
             }
             Ok(Some(found))
-        })?;
-        let result = match found {
+        });
+        let result = match found.map_err(|e| e.with_key(&key))? {
             None => None,
-            Some((rowid, fetched, expire, tag)) => self.finish(fetched)?.map(|value| {
-                let entry = Entry {
-                    value,
-                    expire_time: to_system_time(expire),
-                    tag,
-                };
-                (rowid, entry)
-            }),
+            Some((rowid, fetched, expire, tag)) => self
+                .finish(fetched)
+                .map_err(|e| e.with_key(&key))?
+                .map(|value| {
+                    let entry = Entry {
+                        value,
+                        expire_time: to_system_time(expire),
+                        tag,
+                    };
+                    (rowid, entry)
+                }),
         };
         let hit = result.as_ref().map(|(rowid, _)| *rowid);
         self.record_read(hit, now);
@@ -350,7 +353,7 @@ impl Cache {
                     match (mode, name, row.get_ref(3)?) {
                         (MODE_BINARY | MODE_TEXT, Some(name), _) => Err((name, size)),
                         (MODE_RAW, None, ValueRef::Blob(b) | ValueRef::Text(b)) => Ok(b.to_vec()),
-                        (MODE_PICKLE, _, _) => return Err(Error::Pickled),
+                        (MODE_PICKLE, _, _) => return Err(Error::pickled().with_key(&key)),
                         _ => return Err(Error::mismatch("value is not bytes or text")),
                     };
                 Ok((rowid, bytes))
@@ -437,7 +440,9 @@ impl Cache {
         self.write(|conn, st| {
             st.memo.key(&key);
             let found = with_live_row(conn, &key, now(), |row| {
-                let value = self.finish(fetch::<V>(row, 1)?)?;
+                let value = fetch::<V>(row, 1)
+                    .and_then(|fetched| self.finish(fetched))
+                    .map_err(|e| e.with_key(&key))?;
                 Ok((
                     row.get::<_, i64>(0)?,
                     row.get::<_, Option<String>>(2)?,

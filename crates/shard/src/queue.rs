@@ -92,7 +92,9 @@ pub(crate) fn queue_row<V: DeserializeOwned + 'static>(
     let value = if expire.is_some_and(|t| t < now()) {
         None
     } else {
-        cache.finish(fetch::<V>(row, 4)?)?
+        fetch::<V>(row, 4)
+            .and_then(|fetched| cache.finish(fetched))
+            .map_err(|e| e.with_key(&key))?
     };
     Ok(QueueRow {
         rowid,
@@ -182,6 +184,33 @@ impl Cache {
 
     /// Removes and returns the item at `side` of the queue `prefix`;
     /// expired items met on the way are removed too.
+    ///
+    /// An item python-diskcache pickled (`cache.push(("a", 1))`) is never
+    /// unpickled: while it is at `side`, this fails with
+    /// [`Error::Pickled`] naming its key and removes nothing. Delete that
+    /// key ([`Cache::delete`]) and call again to go on with the next item.
+    ///
+    /// ```
+    /// use diskcache_shard::{Cache, Error, Side};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = Cache::open(dir.path())?;
+    /// cache.push(&"first", Some("jobs"), Side::Back)?;
+    /// cache.push(&"second", Some("jobs"), Side::Back)?;
+    /// // Make the head what python-diskcache stores for a pickled item.
+    /// let db = rusqlite::Connection::open(dir.path().join("cache.db"))?;
+    /// db.execute("UPDATE Cache SET mode = 4, value = x'8005' WHERE key = 'jobs-500000000000000'", [])?;
+    /// let item = loop {
+    ///     match cache.pull::<String>(Some("jobs"), Side::Front) {
+    ///         Err(Error::Pickled { key: Some(key) }) => {
+    ///             cache.delete(&key)?;
+    ///         }
+    ///         other => break other?,
+    ///     }
+    /// };
+    /// assert_eq!(item.map(|(_, v)| v).as_deref(), Some("second"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pull<V: DeserializeOwned + 'static>(
         &self,
         prefix: Option<&str>,
@@ -191,7 +220,9 @@ impl Cache {
     }
 
     /// Returns the item at `side` of the queue `prefix` without removing
-    /// it; expired items met on the way are removed.
+    /// it; expired items met on the way are removed. An item python
+    /// pickled is [`Error::Pickled`] naming its key, as for
+    /// [`pull`](Cache::pull): delete that key and call again.
     pub fn peek<V: DeserializeOwned + 'static>(
         &self,
         prefix: Option<&str>,
@@ -215,7 +246,11 @@ impl Cache {
     }
 
     /// The first (`last == false`) or last entry in insertion order, without
-    /// removing it; expired entries met on the way are removed.
+    /// removing it; expired entries met on the way are removed. The key is
+    /// handed out as stored: one python pickled is a [`Key::Packed`] for
+    /// which [`Key::is_pickled`] holds (decoding it is [`Error::Pickled`]);
+    /// a pickled value is [`Error::Pickled`] naming the key, as for
+    /// [`pull`](Cache::pull).
     ///
     /// ```
     /// use diskcache_shard::{Cache, Key};

@@ -119,7 +119,7 @@ pub(crate) fn fetch<V: DeserializeOwned + 'static>(row: &Row<'_>, at: usize) -> 
     let filename = file_name(row, at + 1)?;
     if let Some(name) = filename {
         return match mode {
-            MODE_PICKLE => Err(Error::Pickled),
+            MODE_PICKLE => Err(Error::pickled()),
             MODE_BINARY | MODE_TEXT | MODE_PACKED => Ok(Fetched::File {
                 mode,
                 name,
@@ -139,7 +139,7 @@ pub(crate) fn decode_inline<V: DeserializeOwned + 'static>(
     match mode {
         MODE_RAW => decode_raw(value),
         MODE_PACKED => unpack(value.as_blob().map_err(rusqlite::Error::from)?),
-        MODE_PICKLE => Err(Error::Pickled),
+        MODE_PICKLE => Err(Error::pickled()),
         other => Err(Error::corrupt(format!(
             "unknown value mode {other} without a file"
         ))),
@@ -169,7 +169,7 @@ pub(crate) fn decode_file<V: DeserializeOwned + 'static>(mode: i64, bytes: Vec<u
         MODE_BINARY => decode_owned_bytes(bytes),
         MODE_TEXT => decode_raw(ValueRef::Text(&bytes)),
         MODE_PACKED => unpack(&bytes),
-        MODE_PICKLE => Err(Error::Pickled),
+        MODE_PICKLE => Err(Error::pickled()),
         other => Err(Error::corrupt(format!("unknown value mode {other}"))),
     }
 }

@@ -184,8 +184,9 @@ impl Found {
     }
 
     /// What must be written for `settings` to be in force: schema
-    /// statements, then the settings rows that differ from the stored
-    /// ones, then the metadata rows that are missing.
+    /// statements, then the settings rows whose stored value means
+    /// something else (a stored `134217728.0` that means the limit in force
+    /// is left as it is), then the metadata rows that are missing.
     fn work(&self, settings: &Settings) -> Work {
         let mut schema = Vec::new();
         if !BASE.iter().all(|name| self.has(name)) {
@@ -209,7 +210,11 @@ impl Found {
         let rows = settings
             .rows()
             .into_iter()
-            .filter(|(key, value)| self.stored(key) != Some(value))
+            .filter(|(key, _)| {
+                !self
+                    .stored(key)
+                    .is_some_and(|stored| settings.holds_stored(key, stored))
+            })
             .collect();
         let metadata = METADATA
             .into_iter()

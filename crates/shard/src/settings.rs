@@ -149,9 +149,13 @@ pub struct Settings {
     pub tag_index: bool,
     /// What a cull removes first.
     pub eviction_policy: EvictionPolicy,
-    /// The volume, in bytes, above which writes cull entries.
+    /// The volume, in bytes, from which writes cull entries. A fractional
+    /// limit python-diskcache stored (its `FanoutCache(shards=3)` gives each
+    /// shard 2³⁰ / 3) is read rounded up, which culls exactly when python
+    /// does: it compares a whole number of bytes against the float.
     pub size_limit: u64,
     /// How many entries one write may cull; 0 disables culling on write.
+    /// A fractional stored count is read rounded down.
     pub cull_limit: u64,
     /// SQLite `auto_vacuum` (0 none, 1 full, 2 incremental).
     pub sqlite_auto_vacuum: i64,
@@ -163,7 +167,11 @@ pub struct Settings {
     pub sqlite_mmap_size: i64,
     /// SQLite `synchronous`: the durability of a commit.
     pub sqlite_synchronous: Synchronous,
-    /// Values of at least this many bytes are kept in files.
+    /// Byte strings, text and MessagePack values of at least this many
+    /// bytes are kept in files; 0 puts every one of them in a file, as in
+    /// python-diskcache (integers and floats always stay in the database).
+    /// A fractional stored value is read rounded up, as python compares a
+    /// length against it.
     pub disk_min_file_size: u64,
 }
 
@@ -188,10 +196,15 @@ impl Default for Settings {
 /// The `Settings` keys that hold metadata rather than settings.
 pub(crate) const METADATA: [&str; 4] = ["count", "size", "hits", "misses"];
 
+/// An integer setting: INTEGER as stored, integral text, or REAL cut
+/// toward zero (python-diskcache hands the SQLite pragmas their stored
+/// value as text, `PRAGMA cache_size = 8192.5`, and SQLite reads the
+/// digits before the point). NaN, infinities and reals beyond `i64` are
+/// damaged.
 fn as_int(value: &Value) -> Result<i64> {
     match value {
         Value::Integer(i) => Ok(*i),
-        Value::Real(r) if r.fract() == 0.0 && r.abs() < 9.0e15 => Ok(*r as i64),
+        Value::Real(r) if r.is_finite() && r.abs() < I64_BOUND => Ok(r.trunc() as i64),
         Value::Text(t) => t
             .trim()
             .parse()
@@ -200,8 +213,48 @@ fn as_int(value: &Value) -> Result<i64> {
     }
 }
 
-fn as_u64(value: &Value) -> Result<u64> {
-    u64::try_from(as_int(value)?).map_err(|_| Error::invalid("negative"))
+/// 2⁶³: reals from here on have no `i64`.
+const I64_BOUND: f64 = 9_223_372_036_854_775_808.0;
+
+/// A flag (`statistics`, `tag_index`): python-diskcache tests the stored
+/// value's truth, so any number other than zero is on.
+fn as_flag(value: &Value) -> Result<bool> {
+    match value {
+        Value::Real(r) if r.is_nan() => Err(Error::invalid("not a number")),
+        Value::Real(r) => Ok(*r != 0.0),
+        other => Ok(as_int(other)? != 0),
+    }
+}
+
+/// How a fractional stored size becomes bytes.
+#[derive(Clone, Copy)]
+enum Round {
+    /// Up: python compares a whole number of bytes against the float, and
+    /// `bytes >= 357913941.33` holds exactly when `bytes >= 357913942`.
+    Up,
+    /// Down: the value is a count (python hands it to SQLite's `LIMIT`,
+    /// which takes whole numbers only).
+    Down,
+}
+
+/// A size or count that cannot be negative. A REAL is accepted as python
+/// uses it (`FanoutCache(shards=3)` stores each shard's `size_limit` as
+/// 2³⁰ / 3): rounded as `round` says, and with `Round::Up` positive
+/// infinity (python: never reached) is `u64::MAX`. NaN and negative
+/// values are damaged.
+fn as_u64(value: &Value, round: Round) -> Result<u64> {
+    match (value, round) {
+        (Value::Real(r), _) if r.is_nan() || *r < 0.0 => {
+            Err(Error::invalid(format!("not a size: {r}")))
+        }
+        (Value::Real(r), Round::Down) if r.is_infinite() => {
+            Err(Error::invalid(format!("not a count: {r}")))
+        }
+        // `as` saturates: 2⁶⁴ and beyond, infinity included, is u64::MAX.
+        (Value::Real(r), Round::Up) => Ok(r.ceil() as u64),
+        (Value::Real(r), Round::Down) => Ok(r.floor() as u64),
+        (other, _) => u64::try_from(as_int(other)?).map_err(|_| Error::invalid("negative")),
+    }
 }
 
 fn as_text(value: &Value) -> Result<&str> {
@@ -212,6 +265,13 @@ fn as_text(value: &Value) -> Result<&str> {
 }
 
 impl Settings {
+    /// Whether the stored `value` of `key` means what these settings hold
+    /// (an open then leaves it as python-diskcache wrote it, a float say).
+    pub(crate) fn holds_stored(&self, key: &str, value: &Value) -> bool {
+        let mut parsed = self.clone();
+        parsed.apply_stored(key, value).is_ok() && parsed == *self
+    }
+
     /// Applies one stored `(key, value)` row; unknown keys are ignored. A
     /// value that does not parse is [`Error::DamagedSetting`].
     pub(crate) fn apply_stored(&mut self, key: &str, value: &Value) -> Result<()> {
@@ -226,11 +286,11 @@ impl Settings {
 
     fn apply_value(&mut self, key: &str, value: &Value) -> Result<()> {
         match key {
-            "statistics" => self.statistics = as_int(value)? != 0,
-            "tag_index" => self.tag_index = as_int(value)? != 0,
+            "statistics" => self.statistics = as_flag(value)?,
+            "tag_index" => self.tag_index = as_flag(value)?,
             "eviction_policy" => self.eviction_policy = EvictionPolicy::parse(as_text(value)?)?,
-            "size_limit" => self.size_limit = as_u64(value)?,
-            "cull_limit" => self.cull_limit = as_u64(value)?,
+            "size_limit" => self.size_limit = as_u64(value, Round::Up)?,
+            "cull_limit" => self.cull_limit = as_u64(value, Round::Down)?,
             "sqlite_auto_vacuum" => self.sqlite_auto_vacuum = as_int(value)?,
             "sqlite_cache_size" => self.sqlite_cache_size = as_int(value)?,
             "sqlite_journal_mode" => {
@@ -240,7 +300,7 @@ impl Settings {
             "sqlite_synchronous" => {
                 self.sqlite_synchronous = Synchronous::from_code(as_int(value)?)?
             }
-            "disk_min_file_size" => self.disk_min_file_size = as_u64(value)?,
+            "disk_min_file_size" => self.disk_min_file_size = as_u64(value, Round::Up)?,
             _ => {}
         }
         Ok(())
@@ -322,12 +382,6 @@ impl Settings {
             return Some((
                 "sqlite_mmap_size",
                 "sqlite_mmap_size must not be negative".into(),
-            ));
-        }
-        if self.disk_min_file_size == 0 {
-            return Some((
-                "disk_min_file_size",
-                "disk_min_file_size must be at least 1".into(),
             ));
         }
         None

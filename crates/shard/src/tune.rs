@@ -138,7 +138,8 @@ impl Cache {
     /// Changes the size from which a value is kept in a file of its own, for
     /// values written from now on (stored values stay where they are),
     /// stored as [`set_size_limit`](Self::set_size_limit) stores its value.
-    /// Zero is refused with [`Error::InvalidInput`].
+    /// Zero puts every byte string, text and MessagePack value in a file,
+    /// as python-diskcache does with `disk_min_file_size = 0`.
     pub fn set_min_file_size(&self, bytes: u64) -> Result<()> {
         self.set_min_file_size_as(bytes, false)
     }
@@ -323,10 +324,6 @@ mod tests {
         let reopened = Cache::builder().open(dir.path())?;
         let s = reopened.settings();
         assert_eq!((s.size_limit, s.cull_limit, s.disk_min_file_size), set);
-        assert!(matches!(
-            reopened.set_min_file_size(0),
-            Err(Error::InvalidInput { .. })
-        ));
         assert!(matches!(
             reopened.set_size_limit(u64::MAX),
             Err(Error::InvalidInput { .. })

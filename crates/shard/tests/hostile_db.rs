@@ -63,7 +63,7 @@ fn unknown_modes_and_pickles_are_clear_errors() -> Result<(), Box<dyn std::error
     db.execute("UPDATE Cache SET mode = 99 WHERE key = 'weird'", [])?;
     assert!(matches!(
         cache.get::<Vec<u8>>("pickled"),
-        Err(Error::Pickled)
+        Err(Error::Pickled { .. })
     ));
     assert!(matches!(
         cache.get::<i64>("weird"),
