@@ -298,3 +298,47 @@ fn files_that_are_missing_or_no_regular_files_still_lose_their_rows() -> TestRes
     assert_eq!(fs::read(outside.path())?, vec![1u8; 1000]);
     Ok(())
 }
+
+#[test]
+fn recovery_is_refused_while_another_connection_reads_the_log() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    filled(dir.path(), 400)?;
+    let db = dir.path().join("cache.db");
+    let (leaf, page_size) = middle_leaf_of_cache(&db)?;
+    overwrite(&db, usize::try_from(leaf - 1)? * page_size, &[0xee; 64])?;
+    // The repair waits for the other connection as long as the handle's
+    // timeout, then gives up.
+    let cache = Cache::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .open(dir.path())?;
+    // Another connection commits to the log and keeps reading from it.
+    let other = Connection::open(&db)?;
+    other.execute("INSERT INTO Settings (key, value) VALUES ('probe', 1)", [])?;
+    other.execute_batch("BEGIN")?;
+    let _: i64 = other.query_row("SELECT count(*) FROM Settings", [], |r| r.get(0))?;
+    let inode = |path: &Path| -> std::io::Result<u64> {
+        use std::os::unix::fs::MetadataExt;
+        Ok(fs::metadata(path)?.ino())
+    };
+    let before = inode(&db)?;
+
+    let refused = cache.check(true);
+    assert!(
+        matches!(&refused, Err(Error::Io { source, .. }) if source.to_string().contains("another connection")),
+        "{refused:?}"
+    );
+    assert!(damaged_copies(dir.path())?.is_empty());
+    assert!(!dir.path().join("cache.db.recovered").exists());
+    assert_eq!(inode(&db)?, before, "the database was replaced");
+
+    // Once the other connection is gone, the repair goes through.
+    other.execute_batch("COMMIT")?;
+    drop(other);
+    let fixed = cache.check(true)?;
+    assert!(
+        matches!(fixed.database, Some(DatabaseRepair::Recovered { .. })),
+        "{fixed:?}"
+    );
+    assert!(cache.check(false)?.is_clean());
+    Ok(())
+}
