@@ -31,10 +31,11 @@ pub enum Problem {
         /// The row's file name.
         filename: String,
     },
-    /// A row's file, a regular file that can be read, has another size
-    /// than the row says (fix: correct the row's size to the file's, as
-    /// python-diskcache does; the `size` total in `Settings` follows through
-    /// the triggers). Until then reads of the entry fail with
+    /// A row's file, a regular file, has another size than the row says
+    /// (fix: correct the row's size to the file's, as python-diskcache
+    /// does; the `size` total in `Settings` follows through the triggers;
+    /// a file the cache cannot open for reading loses its row and the
+    /// file instead). Until then reads of the entry fail with
     /// [`Error::Corrupt`]; afterwards they return the file's bytes.
     WrongSize {
         /// The row's file name.
@@ -360,7 +361,12 @@ fn check_rows(
                         recorded,
                         actual,
                     });
-                    if fix {
+                    if fix && !files::readable(dir, &filename) {
+                        // A file the cache cannot open (its permissions,
+                        // say) holds no value it could ever return.
+                        conn.execute(DELETE_ROW, [rowid])?;
+                        st.obsolete.push(filename.clone());
+                    } else if fix {
                         conn.execute(
                             "UPDATE Cache SET size = ?1 WHERE rowid = ?2",
                             rusqlite::params![i64::try_from(actual).unwrap_or(i64::MAX), rowid],
