@@ -176,12 +176,19 @@ fn check(target: &Target, fix: bool, out: &mut dyn Write) -> Result<ExitCode, Fa
         report(name, repair)?;
     }
     for (name, cache) in &target.shards {
-        for problem in &cache.check(fix)?.problems {
+        let checked = cache.check(fix)?;
+        // With --fix, damage inside cache.db is repaired (by VACUUM, or by
+        // recovering its rows into a new database), or the check fails.
+        let database_repaired = checked.database.is_some();
+        for problem in &checked.problems {
             found += 1;
-            if matches!(problem, Problem::Integrity(_)) {
+            if matches!(problem, Problem::Integrity(_)) && !database_repaired {
                 unfixable += 1;
             }
             report(name, problem)?;
+        }
+        if let Some(repair) = &checked.database {
+            report(name, &format!("cache.db: {repair}"))?;
         }
     }
     let clean = match (found, fix) {

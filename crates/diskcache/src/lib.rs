@@ -121,8 +121,8 @@ pub use diskcache_fanout::{
     Error as FanoutError, FanoutBuilder, FanoutCache, FanoutReport, ShardHash,
 };
 pub use diskcache_shard::{
-    Cache, CacheBuilder, CheckReport, Entry, Error, EvictionPolicy, JournalMode, Key, Problem,
-    Result, Retrying, SetOptions, Settings, Side, Stats, Synchronous, ValueBytes,
+    Cache, CacheBuilder, CheckReport, DatabaseRepair, Entry, Error, EvictionPolicy, JournalMode,
+    Key, Problem, Result, Retrying, SetOptions, Settings, Side, Stats, Synchronous, ValueBytes,
 };
 pub use index::Index;
 pub use named::Named;

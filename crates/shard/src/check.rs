@@ -12,6 +12,7 @@ use rusqlite::Connection;
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::files::{self, Found, at, at::Kind};
+use crate::recover;
 use crate::row::DELETE_ROW;
 use crate::txn::TxnState;
 
@@ -30,9 +31,12 @@ pub enum Problem {
         /// The row's file name.
         filename: String,
     },
-    /// A row's file has another size than the row says: the value is
-    /// damaged (fix: delete the row and the file; python-diskcache instead
-    /// rewrites the size, which would pass a truncated value off as whole).
+    /// A row's file, a regular file, has another size than the row says
+    /// (fix: correct the row's size to the file's, as python-diskcache
+    /// does; the `size` total in `Settings` follows through the triggers;
+    /// a file the cache cannot open for reading loses its row and the
+    /// file instead). Until then reads of the entry fail with
+    /// [`Error::Corrupt`]; afterwards they return the file's bytes.
     WrongSize {
         /// The row's file name.
         filename: String,
@@ -130,12 +134,71 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// How [`Cache::check`] with `fix` repaired damage inside `cache.db`
+/// itself (what SQLite's integrity check reported as
+/// [`Problem::Integrity`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DatabaseRepair {
+    /// `VACUUM` rebuilt the database, after which the integrity check
+    /// passed. Nothing was lost.
+    Vacuumed,
+    /// `VACUUM` could not repair it (it failed, or the integrity check
+    /// still failed afterwards): every row of `Cache` and `Settings` that
+    /// could be read was copied into a new database with the cache's
+    /// schema, which replaced `cache.db`; the damaged file was kept.
+    /// Values of rows that could not be read are left as orphan files,
+    /// which a later fix sweeps.
+    Recovered {
+        /// `Cache` rows (entries) copied into the new database.
+        rows: u64,
+        /// How many entries the damaged database's `count` recorded, if
+        /// that could be read.
+        recorded: Option<u64>,
+        /// `Settings` rows read from the damaged database (settings that
+        /// could not be read or parsed are the handle's).
+        settings: u64,
+        /// Where the damaged file was kept, beside the new `cache.db`.
+        damaged: PathBuf,
+    },
+}
+
+impl std::fmt::Display for DatabaseRepair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseRepair::Vacuumed => f.write_str("damaged, repaired by VACUUM"),
+            DatabaseRepair::Recovered {
+                rows,
+                recorded,
+                damaged,
+                ..
+            } => {
+                write!(f, "damaged, {rows} rows recovered into a new database")?;
+                if let Some(recorded) = recorded {
+                    write!(f, " (its count said {recorded})")?;
+                }
+                let kept = damaged.file_name().map_or_else(
+                    || damaged.display().to_string(),
+                    |name| name.to_string_lossy().into_owned(),
+                );
+                write!(f, ", damaged copy kept as {kept}")
+            }
+        }
+    }
+}
+
 /// What [`Cache::check`] found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CheckReport {
     /// Every problem found (and, with `fix`, repaired where possible).
     pub problems: Vec<Problem>,
+    /// With `fix`: how the damage inside `cache.db` that the
+    /// [`Problem::Integrity`] lines describe was repaired; `None` when
+    /// there was none (or when the check ran inside
+    /// [`Cache::transact`](crate::Cache::transact), where it cannot be
+    /// repaired).
+    pub database: Option<DatabaseRepair>,
 }
 
 impl CheckReport {
@@ -181,9 +244,24 @@ impl Cache {
     pub fn check_with(&self, fix: bool, orphan_grace: Duration) -> Result<CheckReport> {
         let dir = self.inner.dir.clone();
         let mut report = CheckReport::default();
+        // Damage inside the database is repaired first: VACUUM cannot run
+        // inside a transaction, and the rest of the check needs sound
+        // tables.
+        let repair_first = fix && !crate::txn::in_transaction(self.inner.id);
+        let mut damage = Vec::new();
+        if repair_first {
+            let (lines, repair) = self.repair_database()?;
+            damage = lines;
+            report.database = repair;
+        }
         self.write(|conn, st| {
             report.problems.clear();
-            check_integrity(conn, &mut report)?;
+            if repair_first {
+                let found = damage.iter().cloned().map(Problem::Integrity);
+                report.problems.extend(found);
+            } else {
+                check_integrity(conn, &mut report)?;
+            }
             let named = check_rows(conn, st, &dir, fix, &mut report)?;
             check_files(&dir, &named, fix, orphan_grace, &mut report)?;
             check_metadata(conn, fix, &mut report)?;
@@ -193,15 +271,58 @@ impl Cache {
     }
 }
 
-fn check_integrity(conn: &Connection, report: &mut CheckReport) -> Result<()> {
-    let mut stmt = conn.prepare("PRAGMA integrity_check")?;
-    let lines = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    for line in lines {
-        let line = line?;
-        if line != "ok" {
-            report.problems.push(Problem::Integrity(line));
+impl Cache {
+    /// Runs SQLite's integrity check and, when it reports damage, repairs
+    /// it: `VACUUM` first, and where that fails or leaves damage, a
+    /// recovery of the readable rows into a new database (see
+    /// [`crate::recover`]). Returns the lines the check reported and what
+    /// was done. Afterwards the handle's connections are reopened.
+    fn repair_database(&self) -> Result<(Vec<String>, Option<DatabaseRepair>)> {
+        self.prepare();
+        // A `cache.db` replaced since the last call: check the file there now.
+        let _ = self.inner.conns.follow_file();
+        let conn = self.inner.conns.get()?;
+        let lines = recover::integrity(&conn)?;
+        if lines.is_empty() {
+            return Ok((lines, None));
         }
+        let vacuumed = match conn.execute_batch("VACUUM") {
+            Ok(()) => recover::integrity(&conn)?.is_empty(),
+            Err(e) if recover::worth_recovering(&e) => false,
+            Err(e) => return Err(e.into()),
+        };
+        drop(conn);
+        // Every connection of the handle closes (and its read memo
+        // empties); the next call opens new ones.
+        self.inner.conns.reset();
+        if vacuumed {
+            return Ok((lines, Some(DatabaseRepair::Vacuumed)));
+        }
+        let db = self.inner.dir.join(files::DB_NAME);
+        let recovered = recover::recover(&db, &self.settings());
+        // The file at the path is another one now: the handle follows it
+        // (which drops the connections again, in case one was opened on
+        // the damaged file meanwhile).
+        let _ = self.inner.conns.follow_file();
+        self.inner.conns.reset();
+        let recovered = recovered?;
+        Ok((
+            lines,
+            Some(DatabaseRepair::Recovered {
+                rows: recovered.rows,
+                recorded: recovered.recorded,
+                settings: recovered.settings,
+                damaged: recovered.damaged,
+            }),
+        ))
     }
+}
+
+fn check_integrity(conn: &Connection, report: &mut CheckReport) -> Result<()> {
+    let lines = recover::integrity(conn)?;
+    report
+        .problems
+        .extend(lines.into_iter().map(Problem::Integrity));
     Ok(())
 }
 
@@ -240,9 +361,16 @@ fn check_rows(
                         recorded,
                         actual,
                     });
-                    if fix {
+                    if fix && !files::readable(dir, &filename) {
+                        // A file the cache cannot open (its permissions,
+                        // say) holds no value it could ever return.
                         conn.execute(DELETE_ROW, [rowid])?;
                         st.obsolete.push(filename.clone());
+                    } else if fix {
+                        conn.execute(
+                            "UPDATE Cache SET size = ?1 WHERE rowid = ?2",
+                            rusqlite::params![i64::try_from(actual).unwrap_or(i64::MAX), rowid],
+                        )?;
                     }
                 }
             }

@@ -261,6 +261,12 @@ fn open_value(dir: &Path, name: &str, expected: Option<u64>) -> Result<Option<(F
     Ok(Some((file, len)))
 }
 
+/// Whether the value file `name` can be opened for reading as a regular
+/// file reached with no link followed (of any size); nothing is read.
+pub(crate) fn readable(dir: &Path, name: &str) -> bool {
+    matches!(open_value(dir, name, None), Ok(Some(_)))
+}
+
 /// Reads a value file, which must be a regular file (of `expected` bytes,
 /// when given) reached with no link followed; no more than that size is
 /// ever read. `Ok(None)` when it is gone.

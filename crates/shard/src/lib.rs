@@ -107,6 +107,7 @@ mod memo;
 mod netfs;
 mod ops;
 mod queue;
+mod recover;
 mod retrying;
 mod row;
 mod schema;
@@ -118,7 +119,7 @@ mod watch;
 
 pub use builder::CacheBuilder;
 pub use cache::{Cache, Entry, SetOptions};
-pub use check::{CheckReport, Problem};
+pub use check::{CheckReport, DatabaseRepair, Problem};
 pub use codec::Key;
 pub use counters::Counters;
 pub use error::{Error, Result};

@@ -280,6 +280,39 @@ fn merge(rows: Option<&[(String, Value)]>, overrides: &CacheBuilder) -> Result<S
     Ok(settings)
 }
 
+/// Makes `conn`, a new and empty database, a cache database as
+/// [`open`] makes one: page size (`page_size` bytes), auto-vacuum, the
+/// tables, indexes and triggers, and the settings rows. The settings are
+/// the `stored` rows (those salvaged from a damaged database) where they
+/// parse, else `fallback`; every other stored row but the `count` and
+/// `size` metadata (which the triggers recount as rows are inserted) is
+/// copied as it is. The journal mode is left for the caller to set once
+/// the rows are in. Returns the settings written.
+pub(crate) fn create_recovered(
+    conn: &Connection,
+    page_size: u64,
+    stored: &[(String, Value)],
+    fallback: &Settings,
+) -> Result<Settings> {
+    let settings = merge(Some(stored), &CacheBuilder::new()).unwrap_or_else(|_| fallback.clone());
+    conn.execute_batch(&format!(
+        "PRAGMA page_size = {page_size}; PRAGMA auto_vacuum = {};",
+        settings.sqlite_auto_vacuum
+    ))?;
+    txn::begin(conn)?;
+    Found::read(conn)?.work(&settings).apply(conn)?;
+    let written: Vec<&str> = settings.rows().into_iter().map(|(key, _)| key).collect();
+    let mut put = conn.prepare("INSERT OR REPLACE INTO Settings (key, value) VALUES (?1, ?2)")?;
+    for (key, value) in stored {
+        if !written.contains(&key.as_str()) && key != "count" && key != "size" {
+            put.execute(rusqlite::params![key, value])?;
+        }
+    }
+    drop(put);
+    conn.execute_batch("COMMIT")?;
+    Ok(settings)
+}
+
 fn page_size(conn: &Connection) -> Result<u64> {
     let bytes: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     Ok(u64::try_from(bytes).unwrap_or(4096))
