@@ -288,8 +288,21 @@ impl CacheBuilder {
             .and_then(|dir| self.open_dir(dir.clone()).map_err(|e| Error::open(dir, e)))
     }
 
-    /// Opens a cache in a new temporary directory, which is kept after the
-    /// cache is dropped (see [`Cache::directory`]).
+    /// Opens a cache in a new temporary directory (see
+    /// [`Cache::directory`]), which is removed with everything in it when
+    /// the last clone of the handle drops. Other handles opened on that
+    /// directory lose it then too; a child process after `fork` never
+    /// removes it.
+    ///
+    /// ```
+    /// let cache = diskcache_shard::Cache::builder().open_temp()?;
+    /// cache.set("k", "v")?;
+    /// let dir = cache.directory().to_path_buf();
+    /// assert!(dir.join("cache.db").is_file());
+    /// drop(cache);
+    /// assert!(!dir.exists());
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
     pub fn open_temp(self) -> Result<Cache> {
         let tmp = tempfile::Builder::new()
             .prefix("diskcache-")
@@ -298,8 +311,9 @@ impl CacheBuilder {
                 let tmp = std::env::temp_dir();
                 Error::open(&tmp, Error::io(&tmp, e))
             })?;
-        let dir = tmp.keep();
-        self.open(dir)
+        let cache = self.open(tmp.path())?;
+        let _ = cache.inner.temp.set(crate::cache::Temp::new(tmp));
+        Ok(cache)
     }
 
     fn open_dir(self, dir: PathBuf) -> Result<Cache> {

@@ -56,6 +56,37 @@ pub(crate) struct Inner {
     /// What the last cull found, to skip the next ones while they cannot
     /// find anything.
     pub(crate) headroom: Headroom,
+    /// For a cache in a temporary directory: the directory, removed when
+    /// the last handle drops (last, after the connections have closed).
+    pub(crate) temp: std::sync::OnceLock<Temp>,
+}
+
+/// A temporary cache directory, removed when dropped in the process that
+/// made it (a child after `fork` leaves it to its parent).
+pub(crate) struct Temp {
+    pid: u32,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Temp {
+    pub(crate) fn new(dir: tempfile::TempDir) -> Self {
+        Temp {
+            pid: std::process::id(),
+            dir: Some(dir),
+        }
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            if self.pid == std::process::id() {
+                let _ = dir.close();
+            } else {
+                let _ = dir.keep();
+            }
+        }
+    }
 }
 
 impl Drop for Inner {
@@ -191,6 +222,7 @@ impl Cache {
                 checkpointer: Checkpointer::new(page_size, owner.clone()),
                 memo,
                 headroom: Headroom::default(),
+                temp: std::sync::OnceLock::new(),
             }),
         })
     }
