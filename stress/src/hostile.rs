@@ -804,6 +804,13 @@ fn full_on(mount: &Path, unit: Duration) -> Res<Outcome> {
     let filler = mount.join("filler");
     let filled = fill(&filler)?;
     mark(ctl.path(), "filled")?;
+    // Two more workers open the cache on the full disk, with the commit
+    // feed gone: they make it anew where no block can be had for it (a
+    // store into a shared map's page without a block is SIGBUS).
+    let _ = fs::remove_file(dir.join("cache.db-memo"));
+    let mut children = children;
+    children.extend(start("full", &dir, ctl.path(), procs..procs + 2)?);
+    let procs = procs + 2;
     std::thread::sleep(unit * 2);
     fs::remove_file(&filler)?;
     mark(ctl.path(), "freed")?;
