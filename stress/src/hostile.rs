@@ -917,7 +917,7 @@ fn swap_worker(dir: &Path, ctl: &Path, id: u32) -> Res<()> {
         match result {
             Ok(()) => {
                 writeln!(out, "ok {seq} {j} {flags}")?;
-                if failed_after {
+                if failed_after && before {
                     since.insert(j, seq);
                 }
             }
@@ -965,6 +965,8 @@ struct SwapOp {
     seq: u64,
     j: u64,
     after: bool,
+    /// Begun once the replacement was marked.
+    before: bool,
 }
 
 fn swap_ops(out: &str) -> Vec<SwapOp> {
@@ -978,9 +980,15 @@ fn swap_ops(out: &str) -> Vec<SwapOp> {
             };
             let seq = p.next()?.parse().ok()?;
             let j = p.next()?.parse().ok()?;
-            let _before = p.next()?;
+            let before = p.next()? == "1";
             let after = p.next()? == "1";
-            Some(SwapOp { ok, seq, j, after })
+            Some(SwapOp {
+                ok,
+                seq,
+                j,
+                after,
+                before,
+            })
         })
         .collect()
 }
@@ -1029,8 +1037,9 @@ pub fn run_swap(unit: Duration) -> Res<Outcome> {
     let (mut first_failures, mut acked_after) = (0, 0);
     for e in &exits {
         let ops = swap_ops(&e.out);
-        // The last acknowledged set of each key after the replacement, and
-        // the sets of each key that failed.
+        // The last acknowledged set of each key begun after the
+        // replacement, and the sets since that the key may also hold (those
+        // that failed, and those under way at the replacement).
         let mut last: HashMap<u64, u64> = HashMap::new();
         let mut failed: HashMap<u64, Vec<u64>> = HashMap::new();
         let mut failures_after = 0;
@@ -1050,10 +1059,16 @@ pub fn run_swap(unit: Duration) -> Res<Outcome> {
                     ));
                 }
                 failed.entry(op.j).or_default().push(op.seq);
-            } else if op.after {
+            } else if op.before {
+                // Begun after the replacement: must be in the new file.
                 acked_after += 1;
                 last.insert(op.j, op.seq);
                 failed.remove(&op.j);
+            } else if op.after {
+                // Under way at the replacement: it wrote the old file
+                // just before, or the new one (its first write did not
+                // need to fail); either may be what the key holds.
+                failed.entry(op.j).or_default().push(op.seq);
             }
         }
         first_failures += failures_after.min(1);
