@@ -1,7 +1,7 @@
 //! The stress harness: many processes, crashes and faults, nothing lost.
 //!
 //! ```text
-//! stress [--quick | --long] [load | memo | crash | evict | faults]...
+//! stress [--quick | --long] [load | memo | crash | evict | faults | hostile]...
 //! ```
 //!
 //! With no scenario named, all run. Each prints one summary line
@@ -14,6 +14,7 @@ mod counters;
 mod crash;
 mod evict;
 mod faults;
+mod hostile;
 mod load;
 mod logs;
 mod memo;
@@ -21,7 +22,7 @@ mod record;
 mod target;
 
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The harness's result type.
 pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -84,6 +85,8 @@ struct Sizes {
     load_ops: u64,
     kills: u32,
     evict_bytes: u64,
+    /// The time unit of the hostile scenario's phases.
+    hostile_unit: Duration,
 }
 
 fn worker(args: &[String]) -> Res<()> {
@@ -94,6 +97,7 @@ fn worker(args: &[String]) -> Res<()> {
         "worker-crash" => crash::worker(arg(1)?, arg(2)?, arg(3)?.parse()?),
         "worker-evict" => evict::worker(arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?),
         "worker-faults-mount" => faults::worker_mounted(),
+        "worker-hostile" => hostile::worker(&args[1..]),
         other => Err(format!("unknown worker {other}").into()),
     }
 }
@@ -112,18 +116,21 @@ fn main() {
             load_ops: 100_000,
             kills: 500,
             evict_bytes: 256 << 20,
+            hostile_unit: Duration::from_secs(5),
         }
     } else if args.iter().any(|a| a == "--quick") {
         Sizes {
             load_ops: 3_000,
             kills: 25,
             evict_bytes: 16 << 20,
+            hostile_unit: Duration::from_millis(500),
         }
     } else {
         Sizes {
             load_ops: 20_000,
             kills: 100,
             evict_bytes: 64 << 20,
+            hostile_unit: Duration::from_secs(1),
         }
     };
     let named: Vec<&str> = args
@@ -169,6 +176,16 @@ fn main() {
     }
     if wanted("faults") {
         scenarios.push(("faults", Box::new(faults::run)));
+    }
+    if wanted("hostile") {
+        let unit = sizes.hostile_unit;
+        scenarios.push(("hostile/link", Box::new(move || hostile::run_link(unit))));
+        scenarios.push(("hostile/full", Box::new(move || hostile::run_full(unit))));
+        scenarios.push(("hostile/swap", Box::new(move || hostile::run_swap(unit))));
+        scenarios.push((
+            "hostile/dblink",
+            Box::new(move || hostile::run_dblink(unit)),
+        ));
     }
 
     let mut failed = false;
