@@ -159,13 +159,17 @@ fn a_damaged_stored_setting_is_repaired_by_giving_it() -> Result<(), Box<dyn std
     Ok(())
 }
 #[test]
-fn a_temporary_cache_gets_its_own_directory() -> Result<(), Box<dyn std::error::Error>> {
+fn a_temporary_cache_gets_its_own_directory_removed_with_its_last_handle()
+-> Result<(), Box<dyn std::error::Error>> {
     let cache = Cache::builder().open_temp()?;
-    cache.set("k", "v")?;
+    cache.set("k", &vec![1u8; 100_000])?;
     let dir = cache.directory().to_path_buf();
     assert!(dir.join("cache.db").exists());
+    let clone = cache.clone();
     drop(cache);
-    std::fs::remove_dir_all(dir)?;
+    assert_eq!(clone.get::<Vec<u8>>("k")?.map(|v| v.len()), Some(100_000));
+    drop(clone);
+    assert!(!dir.exists(), "the temporary directory was left behind");
     Ok(())
 }
 
