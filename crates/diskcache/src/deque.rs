@@ -14,6 +14,11 @@ use serde::de::DeserializeOwned;
 /// transaction, and [`transact`](Deque::transact) groups several. With a
 /// maximum length, adding at one end drops items from the other.
 ///
+/// An item popped is gone: a consumer killed between the pop and the end of
+/// its work loses it. For work that must not be lost, use a
+/// [`WorkQueue`](crate::WorkQueue), which leases jobs and puts back those
+/// whose consumer died.
+///
 /// ```
 /// use diskcache::Deque;
 /// let dir = tempfile::tempdir()?;

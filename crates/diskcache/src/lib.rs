@@ -110,6 +110,7 @@ mod deque;
 mod index;
 mod named;
 pub mod recipes;
+mod work;
 
 /// Recipes solving real problems: caching an expensive call, stampede
 /// protection, rate limiting, one-at-a-time work across processes.
@@ -126,6 +127,7 @@ pub use diskcache_shard::{
 };
 pub use index::Index;
 pub use named::Named;
+pub use work::{Job, WorkQueue};
 
 /// The single-directory cache engine.
 pub use diskcache_shard as shard;

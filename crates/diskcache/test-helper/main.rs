@@ -11,11 +11,15 @@
 //! - `stampede <dir> <start-ms>`: at the given instant, get a cold key
 //!   through stampede-protected memoization whose computation takes 300 ms
 //!   and counts itself in `computations`.
+//! - `consume <dir> <lease-ms>`: takes jobs (numbers) from the work queue
+//!   `jobs` of the cache in `dir` until none comes for 3 s; for each, in
+//!   one transaction, counts `done/<number>` and acknowledges the job
+//!   (rolled back when the lease was lost).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diskcache::recipes::{Lock, Memo, Stampede, Throttle};
-use diskcache::{Cache, Deque, FanoutCache, Named};
+use diskcache::{Cache, Deque, FanoutCache, Named, WorkQueue};
 
 fn micros() -> u128 {
     SystemTime::now()
@@ -29,6 +33,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let arg = |i: usize| args.get(i).cloned().ok_or("missing argument");
     let dir = arg(2)?;
     match arg(1)?.as_str() {
+        "consume" => {
+            let cache = Cache::open(&dir)?;
+            let queue: WorkQueue<u64> = WorkQueue::new(cache.clone(), "jobs");
+            let lease = Duration::from_millis(arg(3)?.parse()?);
+            while let Some(job) = queue.reserve_wait(lease, Duration::from_secs(3))? {
+                // The work: long enough for kills to land inside it.
+                std::thread::sleep(Duration::from_micros(1000 + (job.id % 5) * 1000));
+                let done = cache.transact(|| {
+                    cache.incr(&format!("done/{}", job.payload), 1, Some(0))?;
+                    if queue.ack(&job)? {
+                        Ok(())
+                    } else {
+                        Err(diskcache::Error::NotFound)
+                    }
+                });
+                match done {
+                    Ok(()) | Err(diskcache::Error::NotFound) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
         "append" => {
             let jobs: Deque<String> = FanoutCache::open(&dir)?.deque("jobs")?;
             let id = arg(3)?;
