@@ -1,7 +1,7 @@
 //! The stress harness: many processes, crashes and faults, nothing lost.
 //!
 //! ```text
-//! stress [--quick | --long] [load | memo | crash | evict | faults | hostile]...
+//! stress [--quick | --long] [load | memo | crash | evict | faults | hostile | work]...
 //! ```
 //!
 //! With no scenario named, all run. Each prints one summary line
@@ -20,6 +20,7 @@ mod logs;
 mod memo;
 mod record;
 mod target;
+mod work;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -98,6 +99,7 @@ fn worker(args: &[String]) -> Res<()> {
         "worker-evict" => evict::worker(arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?),
         "worker-faults-mount" => faults::worker_mounted(),
         "worker-hostile" => hostile::worker(&args[1..]),
+        "worker-work" => work::worker(arg(1)?),
         other => Err(format!("unknown worker {other}").into()),
     }
 }
@@ -176,6 +178,13 @@ fn main() {
     }
     if wanted("faults") {
         scenarios.push(("faults", Box::new(faults::run)));
+    }
+    if wanted("work") {
+        let kills = sizes.kills;
+        scenarios.push((
+            "work",
+            Box::new(move || work::run(4, u64::from(kills) * 40, kills)),
+        ));
     }
     if wanted("hostile") {
         let unit = sizes.hostile_unit;

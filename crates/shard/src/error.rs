@@ -173,12 +173,16 @@ impl Error {
         Error::Pickled { key: None }
     }
 
-    /// The error with `key` named, when it is a [`Error::Pickled`] that
-    /// names no key yet.
+    /// The error with `key` named: a [`Error::Pickled`] that names no key
+    /// yet gets it, and a [`Error::Corrupt`] (a value file that is not what
+    /// its row says) says whose value it is.
     pub(crate) fn with_key(self, key: &Key) -> Self {
         match self {
             Error::Pickled { key: None } => Error::Pickled {
                 key: Some(key.clone()),
+            },
+            Error::Corrupt { message } => Error::Corrupt {
+                message: format!("{message} (the value of key {key:?})"),
             },
             other => other,
         }

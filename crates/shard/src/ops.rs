@@ -363,8 +363,11 @@ impl Cache {
             None => None,
             Some((rowid, Ok(bytes))) => Some((rowid, ValueBytes::Owned(bytes))),
             Some((rowid, Err((name, size)))) => {
-                let size = u64::try_from(size).map_err(|_| Error::corrupt("negative size"))?;
-                files::map(&self.inner.dir, &name, size)?.map(|m| (rowid, m))
+                let size = u64::try_from(size)
+                    .map_err(|_| Error::corrupt("negative size").with_key(&key))?;
+                files::map(&self.inner.dir, &name, size)
+                    .map_err(|e| e.with_key(&key))?
+                    .map(|m| (rowid, m))
             }
         };
         self.record_read(result.as_ref().map(|(r, _)| *r), now);
@@ -443,11 +446,7 @@ impl Cache {
                 let value = fetch::<V>(row, 1)
                     .and_then(|fetched| self.finish(fetched))
                     .map_err(|e| e.with_key(&key))?;
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, Option<String>>(2)?,
-                    value,
-                ))
+                Ok((row.get::<_, i64>(0)?, row::file_name(row, 2)?, value))
             })?;
             let Some((rowid, file, value)) = found else {
                 return Ok(None);

@@ -87,8 +87,8 @@ pub(crate) fn queue_row<V: DeserializeOwned + 'static>(
     let rowid: i64 = row.get(0)?;
     let raw: bool = row.get(2)?;
     let key = Key::from_sql(row.get_ref(1)?, raw)?;
-    let expire: Option<f64> = row.get(3)?;
-    let file: Option<String> = row.get(5)?;
+    let expire = crate::row::time(row, 3)?;
+    let file = crate::row::file_name(row, 5)?;
     let value = if expire.is_some_and(|t| t < now()) {
         None
     } else {

@@ -46,7 +46,8 @@ fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static)
         .map_err(|_| format!("{what} did not answer within {PATIENCE:?}").into())
 }
 
-/// Asserts `result` is `Error::Corrupt` with a message naming `name`.
+/// Asserts `result` is `Error::Corrupt` with a message naming `name` and
+/// the key (every test's entry is `"key"`).
 fn corrupt_naming<T: std::fmt::Debug>(
     what: &str,
     result: diskcache_shard::Result<T>,
@@ -57,6 +58,10 @@ fn corrupt_naming<T: std::fmt::Debug>(
             assert!(
                 message.contains(name),
                 "{what}: {message:?} names no {name}"
+            );
+            assert!(
+                message.contains("Text(\"key\")"),
+                "{what}: {message:?} names no key"
             );
             Ok(())
         }
