@@ -87,6 +87,7 @@
 #![warn(missing_docs)]
 
 mod access;
+mod batch;
 mod builder;
 mod busy;
 mod cache;

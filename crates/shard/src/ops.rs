@@ -90,24 +90,35 @@ impl Cache {
     }
 
     fn set_stored(&self, key: &Key, stored: Stored, opts: &SetOptions) -> Result<()> {
-        let result = self.write(|conn, st| {
-            st.memo.key(key);
-            let put = Put {
-                now: now(),
-                opts,
-                stored: &stored,
-            };
-            if self.upsert(conn, st, key, &put)? {
-                return self.cull_on_write(conn, st, &put, key, Written::Key(key));
-            }
-            let existing = Self::find(conn, key)?;
-            self.put_row(conn, st, key, existing, &put)?;
-            Ok(())
-        });
+        let result = self.write(|conn, st| self.put_stored(conn, st, key, &stored, opts));
         if result.is_err() {
             self.discard(&stored);
         }
         result
+    }
+
+    /// Writes `stored` under `key` inside the caller's write transaction,
+    /// then culls.
+    pub(crate) fn put_stored(
+        &self,
+        conn: &rusqlite::Connection,
+        st: &mut TxnState,
+        key: &Key,
+        stored: &Stored,
+        opts: &SetOptions,
+    ) -> Result<()> {
+        st.memo.key(key);
+        let put = Put {
+            now: now(),
+            opts,
+            stored,
+        };
+        if self.upsert(conn, st, key, &put)? {
+            return self.cull_on_write(conn, st, &put, key, Written::Key(key));
+        }
+        let existing = Self::find(conn, key)?;
+        self.put_row(conn, st, key, existing, &put)?;
+        Ok(())
     }
 
     /// Stores `value` only if `key` is absent (or expired), atomically.
@@ -289,7 +300,7 @@ impl Cache {
     }
 
     /// Notes a read for statistics and the access-ordered policies.
-    fn record_read(&self, hit: Option<i64>, now: f64) {
+    pub(crate) fn record_read(&self, hit: Option<i64>, now: f64) {
         let stats = self.inner.tunables.statistics();
         let track = self.policy().tracks_access();
         if !stats && !track {
@@ -411,18 +422,25 @@ impl Cache {
     /// Removes `key`. Returns whether it was present (and not expired).
     pub fn delete(&self, key: &(impl Serialize + ?Sized)) -> Result<bool> {
         let key = encode(key)?;
-        self.write(|conn, st| {
-            st.memo.key(&key);
-            let now = now();
-            match Self::find(conn, &key)? {
-                Some(found) if found.is_live(now) => {
-                    conn.prepare_cached(DELETE_ROW)?.execute([found.rowid])?;
-                    st.obsolete.extend(found.filename);
-                    Ok(true)
-                }
-                _ => Ok(false),
+        self.write(|conn, st| Self::delete_in(conn, st, &key))
+    }
+
+    /// Removes `key` inside the caller's write transaction; whether it was
+    /// present (and not expired).
+    pub(crate) fn delete_in(
+        conn: &rusqlite::Connection,
+        st: &mut TxnState,
+        key: &Key,
+    ) -> Result<bool> {
+        st.memo.key(key);
+        match Self::find(conn, key)? {
+            Some(found) if found.is_live(now()) => {
+                conn.prepare_cached(DELETE_ROW)?.execute([found.rowid])?;
+                st.obsolete.extend(found.filename);
+                Ok(true)
             }
-        })
+            _ => Ok(false),
+        }
     }
 
     /// Removes `key` and returns its value. A value of another type is an
