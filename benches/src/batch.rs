@@ -73,13 +73,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Pair {
             name: "cache get",
             one_by_one: Box::new(|ks| {
-                ks.iter()
-                    .try_for_each(|&i| Ok(drop(shard.get::<Vec<u8>>(&key(i))?)))
+                ks.iter().try_for_each(|&i| {
+                    std::hint::black_box(shard.get::<Vec<u8>>(&key(i))?);
+                    Ok(())
+                })
             }),
             batched: Box::new(|ks| {
-                Ok(drop(
-                    shard.get_many::<_, Vec<u8>>(ks.iter().map(|&i| key(i)))?,
-                ))
+                std::hint::black_box(shard.get_many::<_, Vec<u8>>(ks.iter().map(|&i| key(i)))?);
+                Ok(())
             }),
         },
         Pair {
