@@ -318,10 +318,10 @@ impl FanoutCache {
         /// Carries the caller's error through the shards' transactions.
         enum Carry<E> {
             Caller(E),
-            Shard(diskcache_shard::Error),
+            Shard(Error),
         }
-        impl<E> From<diskcache_shard::Error> for Carry<E> {
-            fn from(e: diskcache_shard::Error) -> Self {
+        impl<E> From<Error> for Carry<E> {
+            fn from(e: Error) -> Self {
                 Carry::Shard(e)
             }
         }
@@ -336,7 +336,7 @@ impl FanoutCache {
         }
         nest(&self.inner.shards, f).map_err(|e| match e {
             Carry::Caller(e) => e,
-            Carry::Shard(e) => E::from(Error::from(e)),
+            Carry::Shard(e) => E::from(e),
         })
     }
 
@@ -344,6 +344,6 @@ impl FanoutCache {
     /// settings (as python-diskcache places it).
     pub fn cache(&self, name: &str) -> Result<Cache> {
         let dir = layout::sub_dir(&self.inner.dir, "cache", name)?;
-        Ok(self.inner.sub.clone().open(dir)?)
+        self.inner.sub.clone().open(dir)
     }
 }

@@ -10,25 +10,40 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diskcache_shard::{Key, SetOptions};
 
-use super::{RecipeError, Store};
+use super::Store;
 
-type Result<T> = std::result::Result<T, RecipeError>;
+use crate::{Error, Result};
 
 /// Pause between attempts while waiting.
 const POLL: Duration = Duration::from_millis(1);
 
 /// Retries `attempt` every [`POLL`] until it yields something or `timeout`
-/// passes ([`RecipeError::Timeout`]).
-fn poll<T>(timeout: Option<Duration>, mut attempt: impl FnMut() -> Result<Option<T>>) -> Result<T> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+/// passes ([`Error::WaitTimeout`] naming `name`).
+fn poll<T>(
+    name: &Key,
+    timeout: Option<Duration>,
+    mut attempt: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
+    let started = Instant::now();
     loop {
         if let Some(got) = attempt()? {
             return Ok(got);
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(RecipeError::Timeout);
+        if timeout.is_some_and(|t| started.elapsed() >= t) {
+            return Err(Error::WaitTimeout {
+                name: key_name(name),
+                waited: started.elapsed(),
+            });
         }
         std::thread::sleep(POLL);
+    }
+}
+
+/// The name a recipe's key was made from, for messages.
+pub(super) fn key_name(key: &Key) -> String {
+    match key {
+        Key::Text(name) => name.clone(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -124,7 +139,7 @@ pub type SemaphoreGuard<'a, S> = Guard<'a, BoundedSemaphore<S>>;
 ///     assert!(lock.try_acquire()?.is_none());
 /// } // released here
 /// assert!(!lock.locked()?);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
 pub struct Lock<S: Store> {
     store: S,
@@ -164,12 +179,12 @@ impl<S: Store> Lock<S> {
 
     /// Takes the lock, waiting as long as it takes.
     pub fn acquire(&self) -> Result<LockGuard<'_, S>> {
-        poll(None, || self.try_acquire())
+        poll(&self.key, None, || self.try_acquire())
     }
 
-    /// Takes the lock, waiting at most `timeout` ([`RecipeError::Timeout`]).
+    /// Takes the lock, waiting at most `timeout` ([`Error::WaitTimeout`]).
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_, S>> {
-        poll(Some(timeout), || self.try_acquire())
+        poll(&self.key, Some(timeout), || self.try_acquire())
     }
 
     /// Whether anyone holds the lock.
@@ -181,7 +196,7 @@ impl<S: Store> Lock<S> {
 impl<S: Store> Hold for Lock<S> {
     type Token = String;
 
-    /// Releases the hold `token` has; [`RecipeError::NotHeld`] when it has
+    /// Releases the hold `token` has; [`Error::NotHeld`] when it has
     /// none (it expired, or was never taken).
     fn give_back(&self, token: &String) -> Result<()> {
         self.store.transact_on(&self.key, || {
@@ -190,7 +205,9 @@ impl<S: Store> Hold for Lock<S> {
                     self.store.remove(&self.key)?;
                     Ok(())
                 }
-                _ => Err(RecipeError::NotHeld),
+                _ => Err(Error::NotHeld {
+                    name: key_name(&self.key),
+                }),
             }
         })
     }
@@ -210,7 +227,7 @@ impl<S: Store> Hold for Lock<S> {
 /// assert!(lock.locked()?);
 /// drop(outer);
 /// assert!(!lock.locked()?);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
 pub struct RLock<S: Store> {
     store: S,
@@ -256,12 +273,12 @@ impl<S: Store> RLock<S> {
 
     /// Takes the lock (again, if this thread holds it), waiting as needed.
     pub fn acquire(&self) -> Result<RLockGuard<'_, S>> {
-        poll(None, || self.try_acquire())
+        poll(&self.key, None, || self.try_acquire())
     }
 
     /// Takes the lock, waiting at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_, S>> {
-        poll(Some(timeout), || self.try_acquire())
+        poll(&self.key, Some(timeout), || self.try_acquire())
     }
 
     /// Whether anyone holds the lock.
@@ -289,7 +306,9 @@ impl<S: Store> Hold for RLock<S> {
                     self.store.remove(&self.key)?;
                     Ok(())
                 }
-                _ => Err(RecipeError::NotHeld),
+                _ => Err(Error::NotHeld {
+                    name: key_name(&self.key),
+                }),
             }
         })
     }
@@ -308,7 +327,7 @@ impl<S: Store> Hold for RLock<S> {
 /// assert!(slots.try_acquire()?.is_none());
 /// drop(a);
 /// assert!(slots.try_acquire()?.is_some());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
 pub struct BoundedSemaphore<S: Store> {
     store: S,
@@ -359,12 +378,12 @@ impl<S: Store> BoundedSemaphore<S> {
 
     /// Takes a permit, waiting as long as it takes.
     pub fn acquire(&self) -> Result<SemaphoreGuard<'_, S>> {
-        poll(None, || self.try_acquire())
+        poll(&self.key, None, || self.try_acquire())
     }
 
     /// Takes a permit, waiting at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphoreGuard<'_, S>> {
-        poll(Some(timeout), || self.try_acquire())
+        poll(&self.key, Some(timeout), || self.try_acquire())
     }
 }
 
@@ -375,7 +394,9 @@ impl<S: Store> Hold for BoundedSemaphore<S> {
         self.store.transact_on(&self.key, || {
             let left = self.available()?;
             if left >= self.value {
-                return Err(RecipeError::ReleasedTooOften);
+                return Err(Error::ReleasedTooOften {
+                    name: key_name(&self.key),
+                });
             }
             self.store
                 .put(&self.key, &(left + 1), &options(self.expire))?;

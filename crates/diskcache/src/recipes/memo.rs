@@ -9,9 +9,9 @@ use diskcache_shard::{Key, SetOptions};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{RecipeError, Store};
+use super::Store;
 
-type Result<T> = std::result::Result<T, RecipeError>;
+use crate::Result;
 
 /// How often a caller waiting for another's computation looks again.
 const POLL: Duration = Duration::from_millis(5);
@@ -24,7 +24,7 @@ fn call_key<A: Serialize + ?Sized>(name: &str, typed: bool, args: &A) -> Result<
     } else {
         ""
     };
-    Ok(Key::from_value(&(name, type_name, args))?)
+    Key::from_value(&(name, type_name, args))
 }
 
 /// Memoizes computations in a cache, under keys made of a name and the
@@ -50,7 +50,7 @@ fn call_key<A: Serialize + ?Sized>(name: &str, typed: bool, args: &A) -> Result<
 /// assert_eq!(calls, 1);
 /// // Forget one result: the next call computes it again.
 /// cache.delete(&square.key(&12u64)?)?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Memo<S: Store> {
@@ -117,7 +117,7 @@ impl<S: Store> Memo<S> {
 /// let key = Key::from_value("settings")?;
 /// let v: u32 = get_or_insert_with(&cache, &key, &SetOptions::new(), || 7)?;
 /// assert_eq!(v, 7);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
 pub fn get_or_insert_with<S: Store, V: Serialize + DeserializeOwned + 'static>(
     store: &S,
@@ -171,7 +171,7 @@ fn now() -> f64 {
 /// let report = Stampede::new(Memo::new(cache, "report").expire(Duration::from_secs(300)));
 /// let total: u64 = report.get_or_compute(&"2026-11", || (1..=100).sum())?;
 /// assert_eq!(total, 5050);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Stampede<S: Store> {

@@ -4,9 +4,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diskcache_shard::{Key, SetOptions};
 
-use super::{Lock, RecipeError, Store};
+use super::locks::key_name;
+use super::{Lock, Store};
 
-type Result<T> = std::result::Result<T, RecipeError>;
+use crate::{Error, Result};
 
 /// A running average kept in the cache, fed by any thread or process.
 ///
@@ -20,7 +21,7 @@ type Result<T> = std::result::Result<T, RecipeError>;
 /// assert_eq!(latency.get()?, Some(15.0));
 /// assert_eq!(latency.pop()?, Some(15.0));
 /// assert_eq!(latency.get()?, None);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
 pub struct Averager<S: Store> {
     store: S,
@@ -100,7 +101,7 @@ fn now() -> f64 {
 ///     assert!(api.try_acquire()?);
 /// }
 /// assert!(!api.try_acquire()?); // the burst is spent
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
 pub struct Throttle<S: Store> {
     store: S,
@@ -154,18 +155,22 @@ impl<S: Store> Throttle<S> {
         self.acquire_timeout_opt(None)
     }
 
-    /// Waits at most `timeout` for a call ([`RecipeError::Timeout`]).
+    /// Waits at most `timeout` for a call ([`Error::WaitTimeout`]).
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<()> {
         self.acquire_timeout_opt(Some(timeout))
     }
 
     fn acquire_timeout_opt(&self, timeout: Option<Duration>) -> Result<()> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let started = Instant::now();
+        let deadline = timeout.map(|t| started + t);
         while let Some(wait) = self.take()? {
             if let Some(d) = deadline {
                 let now = Instant::now();
                 if now >= d {
-                    return Err(RecipeError::Timeout);
+                    return Err(Error::WaitTimeout {
+                        name: key_name(&self.key),
+                        waited: started.elapsed(),
+                    });
                 }
                 std::thread::sleep(wait.min(d - now));
             } else {
@@ -185,7 +190,7 @@ impl<S: Store> Throttle<S> {
 /// let lock = Lock::new(cache, "migrations");
 /// let ran = barrier(&lock, || "migrated")?;
 /// assert_eq!(ran, "migrated");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
 pub fn barrier<S: Store, T>(lock: &Lock<S>, f: impl FnOnce() -> T) -> Result<T> {
     let guard = lock.acquire()?;

@@ -3,13 +3,11 @@
 //! protection), locks, a bounded semaphore, a running average, a throttle and
 //! a barrier. The tutorial (`docs/tutorial.md`, the [`tutorial`](crate::tutorial) module) shows them at work.
 
-mod error;
 mod locks;
 mod memo;
 mod misc;
 mod store;
 
-pub use error::RecipeError;
 pub use locks::{
     BoundedSemaphore, Guard, Hold, Lock, LockGuard, RLock, RLockGuard, SemaphoreGuard,
 };

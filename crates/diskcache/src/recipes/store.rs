@@ -5,9 +5,7 @@ use diskcache_shard::{Cache, Entry, Key, SetOptions};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::RecipeError;
-
-type Result<T> = std::result::Result<T, RecipeError>;
+use crate::Result;
 
 /// A cache the recipes can use: [`Cache`] or [`FanoutCache`].
 ///
@@ -33,7 +31,7 @@ pub trait Store: Clone + Send + Sync + 'static {
 
 impl Store for Cache {
     fn entry<V: DeserializeOwned + 'static>(&self, key: &Key) -> Result<Option<Entry<V>>> {
-        Ok(self.get_entry(key)?)
+        self.get_entry(key)
     }
     fn put<V: Serialize + ?Sized>(&self, key: &Key, value: &V, opts: &SetOptions) -> Result<bool> {
         self.set_with(key, value, opts)?;
@@ -45,10 +43,10 @@ impl Store for Cache {
         value: &V,
         opts: &SetOptions,
     ) -> Result<bool> {
-        Ok(self.add_with(key, value, opts)?)
+        self.add_with(key, value, opts)
     }
     fn remove(&self, key: &Key) -> Result<bool> {
-        Ok(self.delete(key)?)
+        self.delete(key)
     }
     fn transact_on<T>(&self, _: &Key, f: impl FnOnce() -> Result<T>) -> Result<T> {
         self.transact(f)
@@ -57,10 +55,10 @@ impl Store for Cache {
 
 impl Store for FanoutCache {
     fn entry<V: DeserializeOwned + 'static>(&self, key: &Key) -> Result<Option<Entry<V>>> {
-        Ok(self.get_entry(key)?)
+        self.get_entry(key)
     }
     fn put<V: Serialize + ?Sized>(&self, key: &Key, value: &V, opts: &SetOptions) -> Result<bool> {
-        Ok(self.set_with(key, value, opts)?)
+        self.set_with(key, value, opts)
     }
     fn put_new<V: Serialize + ?Sized>(
         &self,
@@ -68,10 +66,10 @@ impl Store for FanoutCache {
         value: &V,
         opts: &SetOptions,
     ) -> Result<bool> {
-        Ok(self.add_with(key, value, opts)?)
+        self.add_with(key, value, opts)
     }
     fn remove(&self, key: &Key) -> Result<bool> {
-        Ok(self.delete(key)?)
+        self.delete(key)
     }
     fn transact_on<T>(&self, key: &Key, f: impl FnOnce() -> Result<T>) -> Result<T> {
         // One shard holds the key: lock only that one.
