@@ -138,6 +138,7 @@ mod deque;
 mod index;
 mod named;
 pub mod recipes;
+mod shared;
 
 /// Recipes solving real problems: caching an expensive call, stampede
 /// protection, rate limiting, one-at-a-time work across processes.
@@ -153,6 +154,7 @@ pub use diskcache_shard::{
 };
 pub use index::Index;
 pub use named::Named;
+pub use shared::DiskCache;
 
 /// The single-directory cache engine.
 pub use diskcache_shard as shard;

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use diskcache::recipes::{Averager, BoundedSemaphore, Lock, Memo, RLock, Stampede, Store};
-use diskcache::{Cache, Error, FanoutCache, Key};
+use diskcache::recipes::{Averager, BoundedSemaphore, Lock, Memo, RLock, Stampede};
+use diskcache::{Cache, DiskCache, Error, FanoutCache, Key};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -18,7 +18,7 @@ fn both() -> Result<(tempfile::TempDir, Cache, FanoutCache), Box<dyn std::error:
     Ok((dir, cache, fanout))
 }
 
-fn locks_exclude_and_expire<S: Store>(store: S) -> TestResult {
+fn locks_exclude_and_expire<S: DiskCache>(store: S) -> TestResult {
     let lock = Lock::new(store.clone(), "l");
     let guard = lock.acquire()?;
     assert!(lock.try_acquire()?.is_none());

@@ -48,9 +48,7 @@ impl FanoutCache {
                 })
                 .collect()
         });
-        results
-            .into_iter()
-            .collect::<diskcache_shard::Result<_>>()
+        results.into_iter().collect::<diskcache_shard::Result<_>>()
     }
 
     /// The sum of `f` over the shards, one after another.
@@ -161,10 +159,7 @@ impl FanoutCache {
 
     /// Every key in the reverse order of [`keys`](FanoutCache::keys).
     pub fn keys_rev(&self) -> impl Iterator<Item = Result<Key>> + '_ {
-        self.shards()
-            .iter()
-            .rev()
-            .flat_map(|s| s.keys_rev())
+        self.shards().iter().rev().flat_map(|s| s.keys_rev())
     }
 
     /// Checks (and with `fix` repairs) every shard, in parallel.

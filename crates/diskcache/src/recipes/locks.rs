@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diskcache_shard::{Key, SetOptions};
 
-use super::Store;
+use crate::DiskCache;
 
 use crate::{Error, Result};
 
@@ -26,8 +26,12 @@ fn poll<T>(
 ) -> Result<T> {
     let started = Instant::now();
     loop {
-        if let Some(got) = attempt()? {
-            return Ok(got);
+        match attempt() {
+            Ok(Some(got)) => return Ok(got),
+            Ok(None) => {}
+            // The cache's own lock stayed busy: as good as "not free yet".
+            Err(Error::Timeout { .. }) => {}
+            Err(e) => return Err(e),
         }
         if timeout.is_some_and(|t| started.elapsed() >= t) {
             return Err(Error::WaitTimeout {
@@ -141,13 +145,13 @@ pub type SemaphoreGuard<'a, S> = Guard<'a, BoundedSemaphore<S>>;
 /// assert!(!lock.locked()?);
 /// # Ok::<(), diskcache::Error>(())
 /// ```
-pub struct Lock<S: Store> {
+pub struct Lock<S: DiskCache> {
     store: S,
     key: Key,
     expire: Option<Duration>,
 }
 
-impl<S: Store> Lock<S> {
+impl<S: DiskCache> Lock<S> {
     /// The lock named `name` in `store`.
     pub fn new(store: S, name: &str) -> Self {
         Lock {
@@ -169,7 +173,7 @@ impl<S: Store> Lock<S> {
         let token = token();
         if self
             .store
-            .put_new(&self.key, &token, &options(self.expire))?
+            .add_with(&self.key, &token, &options(self.expire))?
         {
             Ok(Some(Guard::new(self, token)))
         } else {
@@ -189,20 +193,20 @@ impl<S: Store> Lock<S> {
 
     /// Whether anyone holds the lock.
     pub fn locked(&self) -> Result<bool> {
-        Ok(self.store.entry::<String>(&self.key)?.is_some())
+        Ok(self.store.get_entry::<String>(&self.key)?.is_some())
     }
 }
 
-impl<S: Store> Hold for Lock<S> {
+impl<S: DiskCache> Hold for Lock<S> {
     type Token = String;
 
     /// Releases the hold `token` has; [`Error::NotHeld`] when it has
     /// none (it expired, or was never taken).
     fn give_back(&self, token: &String) -> Result<()> {
         self.store.transact_on(&self.key, || {
-            match self.store.entry::<String>(&self.key)? {
+            match self.store.get_entry::<String>(&self.key)? {
                 Some(e) if &e.value == token => {
-                    self.store.remove(&self.key)?;
+                    self.store.delete(&self.key)?;
                     Ok(())
                 }
                 _ => Err(Error::NotHeld {
@@ -229,13 +233,13 @@ impl<S: Store> Hold for Lock<S> {
 /// assert!(!lock.locked()?);
 /// # Ok::<(), diskcache::Error>(())
 /// ```
-pub struct RLock<S: Store> {
+pub struct RLock<S: DiskCache> {
     store: S,
     key: Key,
     expire: Option<Duration>,
 }
 
-impl<S: Store> RLock<S> {
+impl<S: DiskCache> RLock<S> {
     /// The re-entrant lock named `name` in `store`.
     pub fn new(store: S, name: &str) -> Self {
         RLock {
@@ -261,13 +265,14 @@ impl<S: Store> RLock<S> {
     fn try_take(&self) -> Result<bool> {
         let me = owner();
         self.store.transact_on(&self.key, || {
-            let count = match self.store.entry::<(String, u64)>(&self.key)? {
+            let count = match self.store.get_entry::<(String, u64)>(&self.key)? {
                 None => 0,
                 Some(e) if e.value.0 == me => e.value.1,
                 Some(_) => return Ok(false),
             };
             self.store
-                .put(&self.key, &(me.as_str(), count + 1), &options(self.expire))
+                .set_with(&self.key, &(me.as_str(), count + 1), &options(self.expire))?;
+            Ok(true)
         })
     }
 
@@ -283,19 +288,19 @@ impl<S: Store> RLock<S> {
 
     /// Whether anyone holds the lock.
     pub fn locked(&self) -> Result<bool> {
-        Ok(self.store.entry::<(String, u64)>(&self.key)?.is_some())
+        Ok(self.store.get_entry::<(String, u64)>(&self.key)?.is_some())
     }
 }
 
-impl<S: Store> Hold for RLock<S> {
+impl<S: DiskCache> Hold for RLock<S> {
     type Token = ();
 
     fn give_back(&self, _: &()) -> Result<()> {
         let me = owner();
         self.store.transact_on(&self.key, || {
-            match self.store.entry::<(String, u64)>(&self.key)? {
+            match self.store.get_entry::<(String, u64)>(&self.key)? {
                 Some(e) if e.value.0 == me && e.value.1 > 1 => {
-                    self.store.put(
+                    self.store.set_with(
                         &self.key,
                         &(me.as_str(), e.value.1 - 1),
                         &options(self.expire),
@@ -303,7 +308,7 @@ impl<S: Store> Hold for RLock<S> {
                     Ok(())
                 }
                 Some(e) if e.value.0 == me => {
-                    self.store.remove(&self.key)?;
+                    self.store.delete(&self.key)?;
                     Ok(())
                 }
                 _ => Err(Error::NotHeld {
@@ -329,14 +334,14 @@ impl<S: Store> Hold for RLock<S> {
 /// assert!(slots.try_acquire()?.is_some());
 /// # Ok::<(), diskcache::Error>(())
 /// ```
-pub struct BoundedSemaphore<S: Store> {
+pub struct BoundedSemaphore<S: DiskCache> {
     store: S,
     key: Key,
     value: u64,
     expire: Option<Duration>,
 }
 
-impl<S: Store> BoundedSemaphore<S> {
+impl<S: DiskCache> BoundedSemaphore<S> {
     /// The semaphore named `name` with `value` permits.
     pub fn new(store: S, name: &str, value: u64) -> Self {
         BoundedSemaphore {
@@ -358,19 +363,20 @@ impl<S: Store> BoundedSemaphore<S> {
     fn available(&self) -> Result<u64> {
         Ok(self
             .store
-            .entry::<u64>(&self.key)?
+            .get_entry::<u64>(&self.key)?
             .map_or(self.value, |e| e.value))
     }
 
     /// Takes a permit if one is free.
     pub fn try_acquire(&self) -> Result<Option<SemaphoreGuard<'_, S>>> {
-        let taken = self.store.transact_on(&self.key, || {
+        let taken = self.store.transact_on(&self.key, || -> Result<bool> {
             let left = self.available()?;
             if left == 0 {
                 return Ok(false);
             }
             self.store
-                .put(&self.key, &(left - 1), &options(self.expire))
+                .set_with(&self.key, &(left - 1), &options(self.expire))?;
+            Ok(true)
         })?;
         // Built only when taken: a guard's drop returns a permit.
         Ok(taken.then(|| Guard::new(self, ())))
@@ -387,7 +393,7 @@ impl<S: Store> BoundedSemaphore<S> {
     }
 }
 
-impl<S: Store> Hold for BoundedSemaphore<S> {
+impl<S: DiskCache> Hold for BoundedSemaphore<S> {
     type Token = ();
 
     fn give_back(&self, _: &()) -> Result<()> {
@@ -399,7 +405,7 @@ impl<S: Store> Hold for BoundedSemaphore<S> {
                 });
             }
             self.store
-                .put(&self.key, &(left + 1), &options(self.expire))?;
+                .set_with(&self.key, &(left + 1), &options(self.expire))?;
             Ok(())
         })
     }

@@ -9,7 +9,7 @@ use diskcache_shard::{Key, SetOptions};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::Store;
+use crate::DiskCache;
 
 use crate::Result;
 
@@ -53,14 +53,14 @@ fn call_key<A: Serialize + ?Sized>(name: &str, typed: bool, args: &A) -> Result<
 /// # Ok::<(), diskcache::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct Memo<S: Store> {
+pub struct Memo<S: DiskCache> {
     store: S,
     name: String,
     opts: SetOptions,
     typed: bool,
 }
 
-impl<S: Store> Memo<S> {
+impl<S: DiskCache> Memo<S> {
     /// Memoizes under `name` in `store`.
     pub fn new(store: S, name: &str) -> Self {
         Memo {
@@ -119,17 +119,17 @@ impl<S: Store> Memo<S> {
 /// assert_eq!(v, 7);
 /// # Ok::<(), diskcache::Error>(())
 /// ```
-pub fn get_or_insert_with<S: Store, V: Serialize + DeserializeOwned + 'static>(
+pub fn get_or_insert_with<S: DiskCache, V: Serialize + DeserializeOwned + 'static>(
     store: &S,
     key: &Key,
     opts: &SetOptions,
     f: impl FnOnce() -> V,
 ) -> Result<V> {
-    if let Some(entry) = store.entry::<V>(key)? {
+    if let Some(entry) = store.get_entry::<V>(key)? {
         return Ok(entry.value);
     }
     let value = f();
-    store.put(key, &value, opts)?;
+    store.set_with(key, &value, opts)?;
     Ok(value)
 }
 
@@ -174,13 +174,13 @@ fn now() -> f64 {
 /// # Ok::<(), diskcache::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct Stampede<S: Store> {
+pub struct Stampede<S: DiskCache> {
     memo: Memo<S>,
     beta: f64,
     lease: Duration,
 }
 
-impl<S: Store> Stampede<S> {
+impl<S: DiskCache> Stampede<S> {
     /// Stampede protection for the results `memo` stores (give it an
     /// expiry: without one, results are never recomputed).
     pub fn new(memo: Memo<S>) -> Self {
@@ -227,7 +227,7 @@ impl<S: Store> Stampede<S> {
         let delta = started.elapsed().as_secs_f64();
         self.memo
             .store
-            .put(key, &(&value, delta), &self.memo.opts)?;
+            .set_with(key, &(&value, delta), &self.memo.opts)?;
         Ok(value)
     }
 
@@ -242,7 +242,7 @@ impl<S: Store> Stampede<S> {
         let marker = self.marker(args)?;
         let deadline = Instant::now() + self.lease;
         loop {
-            if let Some(entry) = self.memo.store.entry::<(V, f64)>(&key)? {
+            if let Some(entry) = self.memo.store.get_entry::<(V, f64)>(&key)? {
                 let (value, delta) = entry.value;
                 let left = entry
                     .expire_time
@@ -256,10 +256,10 @@ impl<S: Store> Stampede<S> {
                 if self
                     .memo
                     .store
-                    .put_new(&marker, &(), &SetOptions::new().expire(lease))?
+                    .add_with(&marker, &(), &SetOptions::new().expire(lease))?
                 {
                     let fresh = self.compute(&key, f);
-                    self.memo.store.remove(&marker)?;
+                    self.memo.store.delete(&marker)?;
                     return fresh;
                 }
                 return Ok(value);
@@ -269,10 +269,10 @@ impl<S: Store> Stampede<S> {
                 || self
                     .memo
                     .store
-                    .put_new(&marker, &(), &SetOptions::new().expire(self.lease))?
+                    .add_with(&marker, &(), &SetOptions::new().expire(self.lease))?
             {
                 let fresh = self.compute(&key, f);
-                self.memo.store.remove(&marker)?;
+                self.memo.store.delete(&marker)?;
                 return fresh;
             }
             std::thread::sleep(POLL);

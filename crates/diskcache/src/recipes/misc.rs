@@ -4,8 +4,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diskcache_shard::{Key, SetOptions};
 
+use super::Lock;
 use super::locks::key_name;
-use super::{Lock, Store};
+use crate::DiskCache;
 
 use crate::{Error, Result};
 
@@ -23,13 +24,13 @@ use crate::{Error, Result};
 /// assert_eq!(latency.get()?, None);
 /// # Ok::<(), diskcache::Error>(())
 /// ```
-pub struct Averager<S: Store> {
+pub struct Averager<S: DiskCache> {
     store: S,
     key: Key,
     opts: SetOptions,
 }
 
-impl<S: Store> Averager<S> {
+impl<S: DiskCache> Averager<S> {
     /// The average named `name` in `store`.
     pub fn new(store: S, name: &str) -> Self {
         Averager {
@@ -52,10 +53,10 @@ impl<S: Store> Averager<S> {
         self.store.transact_on(&self.key, || {
             let (total, count) = self
                 .store
-                .entry::<(f64, u64)>(&self.key)?
+                .get_entry::<(f64, u64)>(&self.key)?
                 .map_or((0.0, 0), |e| e.value);
             self.store
-                .put(&self.key, &(total + value, count + 1), &self.opts)?;
+                .set_with(&self.key, &(total + value, count + 1), &self.opts)?;
             Ok(())
         })
     }
@@ -64,7 +65,7 @@ impl<S: Store> Averager<S> {
     pub fn get(&self) -> Result<Option<f64>> {
         Ok(self
             .store
-            .entry::<(f64, u64)>(&self.key)?
+            .get_entry::<(f64, u64)>(&self.key)?
             .filter(|e| e.value.1 > 0)
             .map(|e| e.value.0 / e.value.1 as f64))
     }
@@ -73,7 +74,7 @@ impl<S: Store> Averager<S> {
     pub fn pop(&self) -> Result<Option<f64>> {
         self.store.transact_on(&self.key, || {
             let average = self.get()?;
-            self.store.remove(&self.key)?;
+            self.store.delete(&self.key)?;
             Ok(average)
         })
     }
@@ -103,7 +104,7 @@ fn now() -> f64 {
 /// assert!(!api.try_acquire()?); // the burst is spent
 /// # Ok::<(), diskcache::Error>(())
 /// ```
-pub struct Throttle<S: Store> {
+pub struct Throttle<S: DiskCache> {
     store: S,
     key: Key,
     count: f64,
@@ -111,13 +112,13 @@ pub struct Throttle<S: Store> {
     rate: f64,
 }
 
-impl<S: Store> Throttle<S> {
+impl<S: DiskCache> Throttle<S> {
     /// The throttle named `name`: `count` calls per `period`. A throttle
     /// already stored under the name keeps its state.
     pub fn new(store: S, name: &str, count: u32, period: Duration) -> Result<Self> {
         let key = Key::Text(name.to_string());
         let count = f64::from(count.max(1));
-        store.put_new(&key, &(now(), count), &SetOptions::new())?;
+        store.add_with(&key, &(now(), count), &SetOptions::new())?;
         Ok(Throttle {
             store,
             key,
@@ -132,12 +133,12 @@ impl<S: Store> Throttle<S> {
             let now = now();
             let (last, tally) = self
                 .store
-                .entry::<(f64, f64)>(&self.key)?
+                .get_entry::<(f64, f64)>(&self.key)?
                 .map_or((now, self.count), |e| e.value);
             let tally = (tally + (now - last) * self.rate).min(self.count);
             if tally >= 1.0 {
                 self.store
-                    .put(&self.key, &(now, tally - 1.0), &SetOptions::new())?;
+                    .set_with(&self.key, &(now, tally - 1.0), &SetOptions::new())?;
                 Ok(None)
             } else {
                 Ok(Some(Duration::from_secs_f64((1.0 - tally) / self.rate)))
@@ -192,7 +193,7 @@ impl<S: Store> Throttle<S> {
 /// assert_eq!(ran, "migrated");
 /// # Ok::<(), diskcache::Error>(())
 /// ```
-pub fn barrier<S: Store, T>(lock: &Lock<S>, f: impl FnOnce() -> T) -> Result<T> {
+pub fn barrier<S: DiskCache, T>(lock: &Lock<S>, f: impl FnOnce() -> T) -> Result<T> {
     let guard = lock.acquire()?;
     let out = f();
     guard.release()?;
