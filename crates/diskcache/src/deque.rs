@@ -36,6 +36,16 @@ pub struct Deque<V> {
     _values: PhantomData<fn() -> V>,
 }
 
+/// The directory and the bound.
+impl<V> std::fmt::Debug for Deque<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deque")
+            .field("directory", &self.cache.directory())
+            .field("maxlen", &self.maxlen)
+            .finish()
+    }
+}
+
 impl<V> Clone for Deque<V> {
     fn clone(&self) -> Self {
         Deque {

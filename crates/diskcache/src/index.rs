@@ -29,6 +29,15 @@ pub struct Index<K, V> {
     _types: PhantomData<fn() -> (K, V)>,
 }
 
+/// The directory.
+impl<K, V> std::fmt::Debug for Index<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("directory", &self.cache.directory())
+            .finish()
+    }
+}
+
 impl<K, V> Clone for Index<K, V> {
     fn clone(&self) -> Self {
         Index {

@@ -56,7 +56,7 @@ use serde::de::DeserializeOwned;
 /// assert_eq!(view(&fanout, "/")?, 2);
 /// # Ok::<(), diskcache::Error>(())
 /// ```
-pub trait DiskCache: Clone + Send + Sync + 'static {
+pub trait DiskCache: Clone + std::fmt::Debug + Send + Sync + 'static {
     /// The cache directory.
     fn directory(&self) -> &Path;
 

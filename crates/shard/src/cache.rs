@@ -58,6 +58,31 @@ pub(crate) struct Inner {
     pub(crate) headroom: Headroom,
 }
 
+/// The directory and a summary of the settings in force, not the
+/// connections and state behind them.
+///
+/// ```
+/// let cache = diskcache_shard::Cache::builder().size_limit(1 << 20).open_temp()?;
+/// let shown = format!("{cache:?}");
+/// assert!(shown.starts_with("Cache { directory: "));
+/// assert!(shown.contains("size_limit: 1048576"));
+/// # Ok::<(), diskcache_shard::Error>(())
+/// ```
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("Cache")
+            .field("directory", &inner.dir)
+            .field("size_limit", &inner.tunables.size())
+            .field("cull_limit", &inner.tunables.cull())
+            .field("eviction_policy", &inner.settings.eviction_policy)
+            .field("journal_mode", &inner.settings.sqlite_journal_mode)
+            .field("timeout", &inner.timeout)
+            .field("retry", &inner.retry)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for Inner {
     /// The last handle writes the batched access records, through the one
     /// write path like every write.

@@ -112,6 +112,16 @@ impl<'a, H: Hold> Guard<'a, H> {
     }
 }
 
+/// What is held, and whether it was given back.
+impl<H: Hold + std::fmt::Debug> std::fmt::Debug for Guard<'_, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("of", self.holder)
+            .field("released", &self.released)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<H: Hold> Drop for Guard<'_, H> {
     fn drop(&mut self) {
         if !self.released {
@@ -149,6 +159,17 @@ pub struct Lock<S: DiskCache> {
     store: S,
     key: Key,
     expire: Option<Duration>,
+}
+
+/// The cache, the name and the settings.
+impl<S: DiskCache> std::fmt::Debug for Lock<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lock")
+            .field("cache", &self.store)
+            .field("name", &key_name(&self.key))
+            .field("expire", &self.expire)
+            .finish()
+    }
 }
 
 impl<S: DiskCache> Lock<S> {
@@ -237,6 +258,17 @@ pub struct RLock<S: DiskCache> {
     store: S,
     key: Key,
     expire: Option<Duration>,
+}
+
+/// The cache, the name and the settings.
+impl<S: DiskCache> std::fmt::Debug for RLock<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RLock")
+            .field("cache", &self.store)
+            .field("name", &key_name(&self.key))
+            .field("expire", &self.expire)
+            .finish()
+    }
 }
 
 impl<S: DiskCache> RLock<S> {
@@ -339,6 +371,18 @@ pub struct BoundedSemaphore<S: DiskCache> {
     key: Key,
     value: u64,
     expire: Option<Duration>,
+}
+
+/// The cache, the name and the settings.
+impl<S: DiskCache> std::fmt::Debug for BoundedSemaphore<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundedSemaphore")
+            .field("cache", &self.store)
+            .field("name", &key_name(&self.key))
+            .field("value", &self.value)
+            .field("expire", &self.expire)
+            .finish()
+    }
 }
 
 impl<S: DiskCache> BoundedSemaphore<S> {

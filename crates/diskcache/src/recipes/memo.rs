@@ -60,6 +60,18 @@ pub struct Memo<S: DiskCache> {
     typed: bool,
 }
 
+/// The cache, the name and the options results are stored with.
+impl<S: DiskCache> std::fmt::Debug for Memo<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memo")
+            .field("cache", &self.store)
+            .field("name", &self.name)
+            .field("options", &self.opts)
+            .field("typed", &self.typed)
+            .finish()
+    }
+}
+
 impl<S: DiskCache> Memo<S> {
     /// Memoizes under `name` in `store`.
     pub fn new(store: S, name: &str) -> Self {
@@ -178,6 +190,17 @@ pub struct Stampede<S: DiskCache> {
     memo: Memo<S>,
     beta: f64,
     lease: Duration,
+}
+
+/// The memo and the recomputation settings.
+impl<S: DiskCache> std::fmt::Debug for Stampede<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stampede")
+            .field("memo", &self.memo)
+            .field("beta", &self.beta)
+            .field("lease", &self.lease)
+            .finish()
+    }
 }
 
 impl<S: DiskCache> Stampede<S> {

@@ -30,6 +30,17 @@ pub struct Averager<S: DiskCache> {
     opts: SetOptions,
 }
 
+/// The cache, the name and the options the total is stored with.
+impl<S: DiskCache> std::fmt::Debug for Averager<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Averager")
+            .field("cache", &self.store)
+            .field("name", &key_name(&self.key))
+            .field("options", &self.opts)
+            .finish()
+    }
+}
+
 impl<S: DiskCache> Averager<S> {
     /// The average named `name` in `store`.
     pub fn new(store: S, name: &str) -> Self {
@@ -110,6 +121,18 @@ pub struct Throttle<S: DiskCache> {
     count: f64,
     /// Calls allowed per second.
     rate: f64,
+}
+
+/// The cache, the name and the rate.
+impl<S: DiskCache> std::fmt::Debug for Throttle<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Throttle")
+            .field("cache", &self.store)
+            .field("name", &key_name(&self.key))
+            .field("count", &self.count)
+            .field("per_second", &self.rate)
+            .finish()
+    }
 }
 
 impl<S: DiskCache> Throttle<S> {
