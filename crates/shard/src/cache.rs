@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     pub(crate) page_size: u64,
     pub(crate) timeout: Duration,
     pub(crate) retry: bool,
+    /// The expiry of a write whose options give none.
+    pub(crate) default_ttl: Option<Duration>,
     pub(crate) pending: Pending,
     pub(crate) checkpointer: Checkpointer,
     pub(crate) memo: Memo,
@@ -116,6 +118,8 @@ impl Drop for Inner {
 pub struct SetOptions {
     pub(crate) expire: Option<Duration>,
     pub(crate) tag: Option<Key>,
+    /// No expiry, even where the cache has a default time to live.
+    pub(crate) never: bool,
 }
 
 impl SetOptions {
@@ -124,10 +128,31 @@ impl SetOptions {
         Self::default()
     }
 
-    /// The entry expires this long after it is written. Default = never.
+    /// The entry expires this long after it is written. Default = the
+    /// cache's [`default_ttl`](crate::CacheBuilder::default_ttl), or never.
     pub fn expire(mut self, after: Duration) -> Self {
         self.expire = Some(after);
+        self.never = false;
         self
+    }
+
+    /// The entry never expires, even in a cache with a
+    /// [`default_ttl`](crate::CacheBuilder::default_ttl).
+    pub fn never_expire(mut self) -> Self {
+        self.expire = None;
+        self.never = true;
+        self
+    }
+
+    /// These options with the cache's default time to live filled in
+    /// where they give no expiry.
+    pub(crate) fn or_ttl(&self, ttl: Option<Duration>) -> std::borrow::Cow<'_, SetOptions> {
+        match ttl {
+            Some(ttl) if self.expire.is_none() && !self.never => {
+                std::borrow::Cow::Owned(self.clone().expire(ttl))
+            }
+            _ => std::borrow::Cow::Borrowed(self),
+        }
     }
 
     /// Tags the entry (see [`Cache::evict`]). Default = no tag.
@@ -212,6 +237,7 @@ impl Cache {
                 page_size,
                 timeout,
                 retry: builder.handle_retry(),
+                default_ttl: builder.handle_default_ttl(),
                 pending: Pending::default(),
                 checkpointer: Checkpointer::new(page_size, owner.clone()),
                 memo,

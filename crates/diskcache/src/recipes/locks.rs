@@ -51,10 +51,13 @@ pub(super) fn key_name(key: &Key) -> String {
     }
 }
 
+/// The options a hold is stored with: its own expiry, or none at all (a
+/// cache's default time to live must not end a hold behind its holder's
+/// back).
 fn options(expire: Option<Duration>) -> SetOptions {
     match expire {
         Some(d) => SetOptions::new().expire(d),
-        None => SetOptions::new(),
+        None => SetOptions::new().never_expire(),
     }
 }
 

@@ -83,7 +83,8 @@ impl<S: DiskCache> Memo<S> {
         }
     }
 
-    /// Results expire this long after they are computed. Default = never.
+    /// Results expire this long after they are computed. Default = the
+    /// cache's [`default_ttl`](crate::CacheBuilder::default_ttl), or never.
     #[must_use]
     pub fn expire(mut self, after: Duration) -> Self {
         self.opts = self.opts.expire(after);

@@ -47,7 +47,9 @@ impl<S: DiskCache> Averager<S> {
         Averager {
             store,
             key: Key::Text(name.to_string()),
-            opts: SetOptions::new(),
+            // Not the cache's default time to live: the total stays
+            // until told otherwise.
+            opts: SetOptions::new().never_expire(),
         }
     }
 
@@ -141,7 +143,7 @@ impl<S: DiskCache> Throttle<S> {
     pub fn new(store: S, name: &str, count: u32, period: Duration) -> Result<Self> {
         let key = Key::Text(name.to_string());
         let count = f64::from(count.max(1));
-        store.add_with(&key, &(now(), count), &SetOptions::new())?;
+        store.add_with(&key, &(now(), count), &SetOptions::new().never_expire())?;
         Ok(Throttle {
             store,
             key,
@@ -160,8 +162,11 @@ impl<S: DiskCache> Throttle<S> {
                 .map_or((now, self.count), |e| e.value);
             let tally = (tally + (now - last) * self.rate).min(self.count);
             if tally >= 1.0 {
-                self.store
-                    .set_with(&self.key, &(now, tally - 1.0), &SetOptions::new())?;
+                self.store.set_with(
+                    &self.key,
+                    &(now, tally - 1.0),
+                    &SetOptions::new().never_expire(),
+                )?;
                 Ok(None)
             } else {
                 Ok(Some(Duration::from_secs_f64((1.0 - tally) / self.rate)))
