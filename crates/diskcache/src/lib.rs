@@ -14,6 +14,10 @@
 //!   timeout a busy shard reports "not stored" instead of blocking.
 //! - [`Deque`]: a persistent double-ended queue.
 //! - [`Index`]: a persistent mapping in insertion order that never evicts.
+//! - [`DiskCache`]: the trait a [`Cache`] and a [`FanoutCache`] share, for
+//!   code generic over both (with `get_or_insert_with` and an atomic
+//!   `update`); through it, a lock busy past the timeout is
+//!   [`Error::Timeout`] on both.
 //!
 //! # A tour
 //!

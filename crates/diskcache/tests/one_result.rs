@@ -6,7 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use diskcache::recipes::{Averager, BoundedSemaphore, Lock, Memo, RLock, Stampede, Throttle};
-use diskcache::{Cache, Deque, Error, FanoutCache, Index, Named, Result, SetOptions, Side};
+use diskcache::{
+    Cache, Deque, DiskCache, Error, FanoutCache, Index, Named, Result, SetOptions, Side,
+};
 
 fn tempdir() -> Result<tempfile::TempDir> {
     tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))
@@ -46,7 +48,14 @@ fn work(dir: &Path) -> Result<u64> {
         Ok::<_, Error>(())
     })?;
 
-    Ok(nine + four + deque.len()? + index.len()? + fanout.len()? + cache.len()?)
+    // The shared trait: the same calls, the same Result, on both.
+    fn bump(c: &impl DiskCache) -> Result<u64> {
+        let n = c.update("bumps", |n: Option<u64>| Some(n.unwrap_or(0) + 1))?;
+        Ok(n.unwrap_or(0) + c.get_or_insert_with("seed", || 1u64)?)
+    }
+    let bumped = bump(&cache)? + bump(&fanout)?;
+
+    Ok(nine + four + bumped + deque.len()? + index.len()? + fanout.len()? + cache.len()?)
 }
 
 #[test]
