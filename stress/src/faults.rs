@@ -93,7 +93,7 @@ pub fn run() -> Res<Outcome> {
         let _ = fs::remove_file(dir.join("cache.db-shm"));
         tried += 1;
         match Cache::open(&dir).map_err(Error::into_root) {
-            Err(Error::Sqlite(_)) => {}
+            Err(Error::Sqlite { .. }) => {}
             Ok(_) => violations.push("a garbage cache.db opened without error".into()),
             Err(e) => violations.push(format!("a garbage cache.db gave an unexpected error: {e}")),
         }

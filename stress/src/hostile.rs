@@ -50,10 +50,8 @@ fn mark(ctl: &Path, name: &str) -> Res<()> {
 fn says_full(e: &Error) -> bool {
     match e.root() {
         Error::Io { source, .. } => source.raw_os_error() == Some(28),
-        Error::Sqlite(e) => {
-            e.sqlite_error_code() == Some(rusqlite::ffi::ErrorCode::DiskFull)
-                || e.to_string().contains("full")
-        }
+        // SQLITE_FULL.
+        Error::Sqlite { code, message, .. } => *code == Some(13) || message.contains("full"),
         _ => false,
     }
 }

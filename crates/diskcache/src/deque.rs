@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 ///
 /// ```
 /// use diskcache::Deque;
-/// let dir = tempfile::tempdir()?;
+/// # let dir = tempfile::tempdir().map_err(|e| diskcache::Error::io("tempdir", e))?;
 /// let deque: Deque<String> = Deque::open(dir.path())?;
 /// deque.append(&"b".to_string())?;
 /// deque.append_left(&"a".to_string())?;
@@ -33,12 +33,22 @@ use serde::de::DeserializeOwned;
 /// deque.rotate(1)?;
 /// let all: Vec<String> = deque.iter().collect::<Result<_, _>>()?;
 /// assert_eq!(all, ["d", "b", "c"]);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
 pub struct Deque<V> {
     cache: Cache,
     maxlen: Option<u64>,
     _values: PhantomData<fn() -> V>,
+}
+
+/// The directory and the bound.
+impl<V> std::fmt::Debug for Deque<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deque")
+            .field("directory", &self.cache.directory())
+            .field("maxlen", &self.maxlen)
+            .finish()
+    }
 }
 
 impl<V> Clone for Deque<V> {
@@ -239,13 +249,13 @@ impl<V: Serialize + DeserializeOwned + 'static> Deque<V> {
     /// item.
     ///
     /// ```
-    /// let dir = tempfile::tempdir()?;
+    /// # let dir = tempfile::tempdir().map_err(|e| diskcache::Error::io("tempdir", e))?;
     /// let deque = diskcache::Deque::<String>::open(dir.path())?;
     /// deque.extend(&["a".to_owned(), "b".to_owned(), "a".to_owned()])?;
     /// assert_eq!(deque.count(&"a".to_owned())?, 2);
     /// assert!(deque.contains(&"b".to_owned())?);
     /// assert!(!deque.contains(&"c".to_owned())?);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # Ok::<(), diskcache::Error>(())
     /// ```
     pub fn count(&self, value: &V) -> Result<u64>
     where

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 ///
 /// ```
 /// use diskcache::Index;
-/// let dir = tempfile::tempdir()?;
+/// # let dir = tempfile::tempdir().map_err(|e| diskcache::Error::io("tempdir", e))?;
 /// let index: Index<String, u32> = Index::open(dir.path())?;
 /// index.insert(&"b".into(), &2)?;
 /// index.insert(&"a".into(), &1)?;
@@ -22,11 +22,20 @@ use serde::de::DeserializeOwned;
 /// assert_eq!(keys, ["b", "a"]); // insertion order
 /// assert_eq!(index.setdefault(&"c".into(), &3)?, 3);
 /// assert_eq!(index.popitem(true)?, Some(("c".into(), 3)));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
 pub struct Index<K, V> {
     cache: Cache,
     _types: PhantomData<fn() -> (K, V)>,
+}
+
+/// The directory.
+impl<K, V> std::fmt::Debug for Index<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("directory", &self.cache.directory())
+            .finish()
+    }
 }
 
 impl<K, V> Clone for Index<K, V> {
@@ -77,14 +86,14 @@ where
     ///
     /// ```
     /// use diskcache::Index;
-    /// let dir = tempfile::tempdir()?;
+    /// # let dir = tempfile::tempdir().map_err(|e| diskcache::Error::io("tempdir", e))?;
     /// let index: Index<String, u32> = Index::open(dir.path())?;
     /// let (a, b) = ("a".to_string(), "b".to_string());
     /// index.insert(&b, &0)?;
     /// index.extend([(&a, &1), (&b, &2)])?;
     /// let items: Vec<(String, u32)> = index.items().collect::<Result<_, _>>()?;
     /// assert_eq!(items, [(b, 2), (a, 1)]); // "b" keeps its place
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # Ok::<(), diskcache::Error>(())
     /// ```
     pub fn extend<'a>(&self, entries: impl IntoIterator<Item = (&'a K, &'a V)>) -> Result<()>
     where

@@ -14,6 +14,10 @@
 //!   timeout a busy shard reports "not stored" instead of blocking.
 //! - [`Deque`]: a persistent double-ended queue.
 //! - [`Index`]: a persistent mapping in insertion order that never evicts.
+//! - [`DiskCache`]: the trait a [`Cache`] and a [`FanoutCache`] share, for
+//!   code generic over both (with `get_or_insert_with` and an atomic
+//!   `update`); through it, a lock busy past the timeout is
+//!   [`Error::Timeout`] on both.
 //!
 //! # A tour
 //!
@@ -21,8 +25,7 @@
 //! use std::time::Duration;
 //! use diskcache::{Cache, CacheBuilder, Deque, EvictionPolicy, FanoutCache, Index, Named, SetOptions};
 //!
-//! let dir = tempfile::tempdir()?;
-//!
+//! # let dir = tempfile::tempdir().map_err(|e| diskcache::Error::io("tempdir", e))?;
 //! // A cache bounded to 64 MiB that evicts the least recently used entries.
 //! let cache = Cache::builder()
 //!     .size_limit(64 << 20)
@@ -52,7 +55,7 @@
 //! let seen: Index<String, u64> = Index::open(dir.path().join("seen"))?;
 //! seen.insert(&"https://example.org".to_string(), &1)?;
 //! assert_eq!(seen.len()?, 1);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok::<(), diskcache::Error>(())
 //! ```
 //!
 //! # In async code
@@ -85,7 +88,7 @@
 //!     std::thread::spawn(job).join().expect("no panic")
 //! }
 //!
-//! let dir = tempfile::tempdir()?;
+//! # let dir = tempfile::tempdir().map_err(|e| diskcache::Error::io("tempdir", e))?;
 //! let cache = FanoutCache::builder()
 //!     .cache(CacheBuilder::new().timeout(Duration::from_millis(20)))
 //!     .open(dir.path())?;
@@ -93,7 +96,36 @@
 //! let handle = cache.clone();
 //! let cleared = on_blocking_thread(move || handle.clear())?;
 //! assert_eq!(cleared, 1);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok::<(), diskcache::Error>(())
+//! ```
+//!
+//! # Errors
+//!
+//! Every call here, on a [`Cache`], a [`FanoutCache`], a [`Deque`], an
+//! [`Index`] or a recipe, returns the one [`Error`] type (an alias of the
+//! engine's, [`shard::Error`]), so `?` works across all of them in a
+//! function that returns [`Result`]; match on its kinds ([`Error::Timeout`],
+//! [`Error::NotFound`], [`Error::TypeMismatch`], [`Error::Pickled`],
+//! [`Error::Corrupt`], [`Error::Io`] with its path, …) where the cause
+//! matters:
+//!
+//! ```
+//! use std::time::Duration;
+//! use diskcache::{Cache, Error, FanoutCache, Result};
+//! use diskcache::recipes::Lock;
+//!
+//! fn warm(dir: &std::path::Path) -> Result<u64> {
+//!     let fanout = FanoutCache::open(dir.join("pages"))?;
+//!     let single = Cache::open(dir.join("single"))?;
+//!     let lock = Lock::new(single.clone(), "warming");
+//!     let _held = lock.acquire_timeout(Duration::from_secs(5))?; // Error::WaitTimeout
+//!     fanout.set("home", "<html>…</html>")?;
+//!     single.set("warmed", &true)?;
+//!     fanout.len()
+//! }
+//! # let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+//! assert_eq!(warm(dir.path())?, 1);
+//! # Ok::<(), Error>(())
 //! ```
 //!
 //! The engine's documentation (format, durability, size limits, processes)
@@ -110,6 +142,7 @@ mod deque;
 mod index;
 mod named;
 pub mod recipes;
+mod shared;
 mod work;
 
 /// Recipes solving real problems: caching an expensive call, stampede
@@ -118,15 +151,15 @@ mod work;
 pub mod tutorial {}
 
 pub use deque::Deque;
-pub use diskcache_fanout::{
-    Error as FanoutError, FanoutBuilder, FanoutCache, FanoutReport, ShardHash,
-};
+pub use diskcache_fanout::{FanoutBuilder, FanoutCache, FanoutReport, ShardHash};
 pub use diskcache_shard::{
     Cache, CacheBuilder, CheckReport, DatabaseRepair, Entry, Error, EvictionPolicy, JournalMode,
-    Key, Problem, Result, Retrying, SetOptions, Settings, Side, Stats, Synchronous, ValueBytes,
+    Key, Keys, Problem, QueueIter, Result, Retrying, SetOptions, Settings, Side, SqliteSource,
+    Stats, Synchronous, ValueBytes,
 };
 pub use index::Index;
 pub use named::Named;
+pub use shared::DiskCache;
 pub use work::{Job, WorkQueue};
 
 /// The single-directory cache engine.

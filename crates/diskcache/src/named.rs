@@ -21,7 +21,7 @@ pub trait Named {
 
 impl Named for FanoutCache {
     fn deque<V: Serialize + DeserializeOwned + 'static>(&self, name: &str) -> Result<Deque<V>> {
-        Ok(Deque::open(sub_dir(self.directory(), "deque", name)?)?)
+        Deque::open(sub_dir(self.directory(), "deque", name)?)
     }
 
     fn index<K, V>(&self, name: &str) -> Result<Index<K, V>>
@@ -29,6 +29,6 @@ impl Named for FanoutCache {
         K: Serialize + DeserializeOwned + 'static,
         V: Serialize + DeserializeOwned + 'static,
     {
-        Ok(Index::open(sub_dir(self.directory(), "index", name)?)?)
+        Index::open(sub_dir(self.directory(), "index", name)?)
     }
 }

@@ -15,11 +15,25 @@
 //!   `jobs` of the cache in `dir` until none comes for 3 s; for each, in
 //!   one transaction, counts `done/<number>` and acknowledges the job
 //!   (rolled back when the lease was lost).
+//! - `update <dir> <cache|fanout> <n>`: add 1 to the counter `total` `n`
+//!   times through `DiskCache::update` (a read-modify-write of a
+//!   MessagePack value, not `incr`) on a Cache or a FanoutCache in `dir`.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diskcache::recipes::{Lock, Memo, Stampede, Throttle};
-use diskcache::{Cache, Deque, FanoutCache, Named, WorkQueue};
+use diskcache::{Cache, Deque, DiskCache, FanoutCache, Named, WorkQueue};
+
+/// `n` read-modify-writes of the counter `total` in `cache`.
+fn updates(cache: &impl DiskCache, n: u32) -> diskcache::Result<()> {
+    for _ in 0..n {
+        cache.update("total", |t: Option<(u64, String)>| {
+            let (count, _) = t.unwrap_or_default();
+            Some((count + 1, format!("after {}", count + 1)))
+        })?;
+    }
+    Ok(())
+}
 
 fn micros() -> u128 {
     SystemTime::now()
@@ -103,6 +117,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 42
             })?;
             println!("{value}");
+        }
+        "update" => {
+            let n: u32 = arg(4)?.parse()?;
+            match arg(3)?.as_str() {
+                "cache" => updates(&Cache::open(&dir)?, n)?,
+                _ => updates(&FanoutCache::builder().shards(4).open(&dir)?, n)?,
+            }
         }
         other => return Err(format!("unknown command {other}").into()),
     }

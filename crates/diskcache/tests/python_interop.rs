@@ -16,7 +16,7 @@
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use diskcache::{Cache, Error, FanoutCache, FanoutError, Index, Key, SetOptions, ShardHash, Side};
+use diskcache::{Cache, Error, FanoutCache, Index, Key, SetOptions, ShardHash, Side};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -256,10 +256,7 @@ fn a_default_open_of_pythons_fanout_uses_pythons_hash() -> TestResult {
         .hash(ShardHash::Xxh3)
         .open(dir.path())
         .err();
-    assert!(
-        matches!(refused, Some(FanoutError::Layout { .. })),
-        "{refused:?}"
-    );
+    assert!(matches!(refused, Some(Error::Layout { .. })), "{refused:?}");
     Ok(())
 }
 

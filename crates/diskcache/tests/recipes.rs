@@ -4,10 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use diskcache::recipes::{
-    Averager, BoundedSemaphore, Lock, Memo, RLock, RecipeError, Stampede, Store,
-};
-use diskcache::{Cache, FanoutCache, Key};
+use diskcache::recipes::{Averager, BoundedSemaphore, Lock, Memo, RLock, Stampede};
+use diskcache::{Cache, DiskCache, Error, FanoutCache, Key};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -20,13 +18,13 @@ fn both() -> Result<(tempfile::TempDir, Cache, FanoutCache), Box<dyn std::error:
     Ok((dir, cache, fanout))
 }
 
-fn locks_exclude_and_expire<S: Store>(store: S) -> TestResult {
+fn locks_exclude_and_expire<S: DiskCache>(store: S) -> TestResult {
     let lock = Lock::new(store.clone(), "l");
     let guard = lock.acquire()?;
     assert!(lock.try_acquire()?.is_none());
     assert!(matches!(
         lock.acquire_timeout(Duration::from_millis(20)),
-        Err(RecipeError::Timeout)
+        Err(Error::WaitTimeout { .. })
     ));
     guard.release()?;
     // A crashed holder (here: a guard leaked) blocks only until expiry.
@@ -44,7 +42,7 @@ fn locks_exclude_and_expire<S: Store>(store: S) -> TestResult {
     };
     assert!(matches!(
         other.join().map_err(|_| "panic")?,
-        Err(RecipeError::Timeout)
+        Err(Error::WaitTimeout { .. })
     ));
     b.release()?;
     assert!(rlock.locked()?);
@@ -92,7 +90,7 @@ fn releasing_beyond_the_bound_is_an_error() -> TestResult {
     let w = wide.acquire()?; // 2 -> 1
     let n = narrow.acquire()?; // 1 -> 0
     w.release()?; // 0 -> 1
-    assert!(matches!(n.release(), Err(RecipeError::ReleasedTooOften)));
+    assert!(matches!(n.release(), Err(Error::ReleasedTooOften { .. })));
     Ok(())
 }
 
@@ -112,7 +110,7 @@ fn threads_contending_for_a_lock_never_overlap() -> TestResult {
         .map(|_| {
             let lock = Lock::new(cache.clone(), "t");
             let inside = Arc::clone(&inside);
-            std::thread::spawn(move || -> Result<(), RecipeError> {
+            std::thread::spawn(move || -> Result<(), Error> {
                 for _ in 0..25 {
                     let g = lock.acquire()?;
                     assert_eq!(

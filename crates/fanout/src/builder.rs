@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use diskcache_shard::{Cache, CacheBuilder};
 
-use crate::error::{Error, Result};
+use crate::error::{self, Result};
 use crate::fanout::{FanoutCache, Inner};
 use crate::layout::{self, ShardHash};
 
@@ -46,7 +46,7 @@ impl FanoutBuilder {
 
     /// The number of shards, fixed when the directory is created. Default
     /// = the recorded count, the number of shard folders python-diskcache
-    /// made (another count there is [`Error::Layout`]), or 8 for a new
+    /// made (another count there is [`Error::Layout`](crate::Error::Layout)), or 8 for a new
     /// directory.
     pub fn shards(mut self, count: usize) -> Self {
         self.shards = Some(count);
@@ -56,7 +56,7 @@ impl FanoutBuilder {
     /// How keys pick shards, fixed when the directory is created. Default
     /// = the recorded hash; for shard folders python-diskcache made (no
     /// `fanout.cfg`), python's [`ShardHash::Adler32`], and asking for
-    /// another hash there is [`Error::Layout`]; [`ShardHash::Xxh3`] for a
+    /// another hash there is [`Error::Layout`](crate::Error::Layout); [`ShardHash::Xxh3`] for a
     /// new directory.
     pub fn hash(mut self, hash: ShardHash) -> Self {
         self.hash = Some(hash);
@@ -85,8 +85,8 @@ impl FanoutBuilder {
     /// Opens the fanout cache in `dir`, creating what is missing.
     pub fn open(self, dir: impl AsRef<Path>) -> Result<FanoutCache> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| error::io(dir, e))?;
+        let dir = dir.canonicalize().map_err(|e| error::io(dir, e))?;
         let (count, hash, new) = layout::settle(&dir, self.shards, self.hash)?;
         let total = self.size_limit.or(new.then_some(DEFAULT_SIZE_LIMIT));
         let mut shard = self.cache.clone();

@@ -48,9 +48,7 @@ impl FanoutCache {
                 })
                 .collect()
         });
-        Ok(results
-            .into_iter()
-            .collect::<diskcache_shard::Result<_>>()?)
+        results.into_iter().collect::<diskcache_shard::Result<_>>()
     }
 
     /// The sum of `f` over the shards, one after another.
@@ -103,7 +101,7 @@ impl FanoutCache {
             }
         }
         match first {
-            Some(e) => Err(e.into()),
+            Some(e) => Err(e),
             None => Ok(()),
         }
     }
@@ -156,15 +154,12 @@ impl FanoutCache {
     /// Every key, shard by shard, each shard's oldest first; each key is
     /// visited once.
     pub fn keys(&self) -> impl Iterator<Item = Result<Key>> + '_ {
-        self.shards().iter().flat_map(|s| s.keys().map(|k| Ok(k?)))
+        self.shards().iter().flat_map(|s| s.keys())
     }
 
     /// Every key in the reverse order of [`keys`](FanoutCache::keys).
     pub fn keys_rev(&self) -> impl Iterator<Item = Result<Key>> + '_ {
-        self.shards()
-            .iter()
-            .rev()
-            .flat_map(|s| s.keys_rev().map(|k| Ok(k?)))
+        self.shards().iter().rev().flat_map(|s| s.keys_rev())
     }
 
     /// Checks (and with `fix` repairs) every shard, in parallel.

@@ -54,6 +54,33 @@ pub(crate) struct Inner {
     pub(crate) sub: CacheBuilder,
 }
 
+/// The directory, the shard count and hash, and the shards' settings
+/// summary (of the first shard; all share them).
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let cache = diskcache_fanout::FanoutCache::builder().shards(3).open(dir.path())?;
+/// let shown = format!("{cache:?}");
+/// assert!(shown.starts_with("FanoutCache { directory: "));
+/// assert!(shown.contains("shards: 3"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl std::fmt::Debug for FanoutCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = &self.inner;
+        let mut s = f.debug_struct("FanoutCache");
+        s.field("directory", &inner.dir)
+            .field("shards", &inner.shards.len())
+            .field("hash", &inner.hash);
+        if let Some(first) = inner.shards.first() {
+            let settings = first.settings();
+            s.field("shard_size_limit", &settings.size_limit)
+                .field("eviction_policy", &settings.eviction_policy);
+        }
+        s.finish_non_exhaustive()
+    }
+}
+
 /// A shard result with a busy lock turned into `fallback`.
 fn or_timeout<T>(result: diskcache_shard::Result<T>, fallback: T) -> Result<T> {
     match result {
@@ -318,10 +345,10 @@ impl FanoutCache {
         /// Carries the caller's error through the shards' transactions.
         enum Carry<E> {
             Caller(E),
-            Shard(diskcache_shard::Error),
+            Shard(Error),
         }
-        impl<E> From<diskcache_shard::Error> for Carry<E> {
-            fn from(e: diskcache_shard::Error) -> Self {
+        impl<E> From<Error> for Carry<E> {
+            fn from(e: Error) -> Self {
                 Carry::Shard(e)
             }
         }
@@ -336,7 +363,7 @@ impl FanoutCache {
         }
         nest(&self.inner.shards, f).map_err(|e| match e {
             Carry::Caller(e) => e,
-            Carry::Shard(e) => E::from(Error::from(e)),
+            Carry::Shard(e) => E::from(e),
         })
     }
 
@@ -344,6 +371,6 @@ impl FanoutCache {
     /// settings (as python-diskcache places it).
     pub fn cache(&self, name: &str) -> Result<Cache> {
         let dir = layout::sub_dir(&self.inner.dir, "cache", name)?;
-        Ok(self.inner.sub.clone().open(dir)?)
+        self.inner.sub.clone().open(dir)
     }
 }

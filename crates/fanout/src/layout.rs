@@ -16,7 +16,7 @@ use std::path::{Component, Path, PathBuf};
 
 use diskcache_shard::Key;
 
-use crate::error::{Error, Result};
+use crate::error::{self, Error, Result};
 
 /// The file recording the shard count and hash.
 const MARKER: &str = "fanout.cfg";
@@ -110,7 +110,7 @@ fn read_marker(dir: &Path) -> Result<Option<(usize, ShardHash)>> {
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(path, e)),
+        Err(e) => return Err(error::io(path, e)),
     };
     let mut shards = None;
     let mut hash = None;
@@ -187,19 +187,19 @@ pub(crate) fn settle(
     // Write the record under a private name, then link it into place: the
     // link fails if another opener recorded first, and we adopt its record.
     let tmp = dir.join(format!("{MARKER}.{}", std::process::id()));
-    let mut file = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let mut file = fs::File::create(&tmp).map_err(|e| error::io(&tmp, e))?;
     writeln!(file, "shards = {}\nhash = {}", wanted.0, wanted.1.name())
         .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io(&tmp, e))?;
+        .map_err(|e| error::io(&tmp, e))?;
     let linked = fs::hard_link(&tmp, dir.join(MARKER));
     let _ = fs::remove_file(&tmp);
     match linked {
         Ok(()) => Ok((wanted.0, wanted.1, present == 0)),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let found = read_marker(dir)?.ok_or_else(|| Error::io(dir.join(MARKER), e))?;
+            let found = read_marker(dir)?.ok_or_else(|| error::io(dir.join(MARKER), e))?;
             check(dir, found, shards, hash).map(|(s, h)| (s, h, false))
         }
-        Err(e) => Err(Error::io(dir.join(MARKER), e)),
+        Err(e) => Err(error::io(dir.join(MARKER), e)),
     }
 }
 

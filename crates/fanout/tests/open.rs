@@ -161,7 +161,7 @@ fn a_shard_that_fails_to_open_is_named() -> Res {
         [],
     )?;
     let err = FanoutCache::open(dir.path()).err().ok_or("opened")?;
-    let Error::Shard(diskcache_shard::Error::Open { path, source }) = &err else {
+    let Error::Open { path, source } = &err else {
         return Err(format!("not a shard's open error: {err:?}").into());
     };
     assert_eq!(path, &db.parent().ok_or("no parent")?.canonicalize()?);

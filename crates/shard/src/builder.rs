@@ -66,6 +66,7 @@ pub struct CacheBuilder {
     retry: bool,
     allow_network_filesystem: bool,
     memo_bytes: Option<usize>,
+    default_ttl: Option<Duration>,
     /// Stored settings to replace by their defaults.
     reset: Vec<String>,
 }
@@ -228,6 +229,38 @@ impl CacheBuilder {
         self
     }
 
+    /// A time to live for every entry this handle writes with no expiry
+    /// of its own: [`Cache::set`], [`Cache::set_with`], [`Cache::add`],
+    /// [`Cache::add_with`] and [`Cache::set_reader`] with
+    /// [`SetOptions`](crate::SetOptions) that give no
+    /// [`expire`](crate::SetOptions::expire) store the entry to expire this
+    /// long after it is written; [`SetOptions::never_expire`](crate::SetOptions::never_expire)
+    /// stores one that never does. Queue pushes and the counters `incr`
+    /// creates keep no expiry, as python-diskcache's do. A handle option,
+    /// not a stored setting: each handle (and each process) chooses its
+    /// own; a [`FanoutBuilder`](https://docs.rs/diskcache-fanout) takes it
+    /// through the `CacheBuilder` it is given, for every shard. Default =
+    /// none (entries never expire unless told to).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use diskcache_shard::{Cache, SetOptions};
+    ///
+    /// let cache = Cache::builder().default_ttl(Duration::from_secs(3600)).open_temp()?;
+    /// cache.set("session", "token")?;
+    /// let expires = cache.get_entry::<String>("session")?.and_then(|e| e.expire_time);
+    /// assert!(expires.is_some_and(|t| t > SystemTime::now()));
+    /// // An expiry of its own wins; so does "never".
+    /// cache.set_with("short", &1, &SetOptions::new().expire(Duration::from_secs(5)))?;
+    /// cache.set_with("config", &1, &SetOptions::new().never_expire())?;
+    /// assert_eq!(cache.get_entry::<i64>("config")?.map(|e| e.expire_time), Some(None));
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = Some(ttl);
+        self
+    }
+
     /// The most bytes of keys and values this handle remembers from its
     /// reads, to answer a repeated read without SQLite while the value is
     /// unchanged (see the crate docs, "Read memo"); 0 turns it off, and
@@ -360,6 +393,10 @@ impl CacheBuilder {
 
     pub(crate) fn handle_memo_bytes(&self) -> usize {
         self.memo_bytes.unwrap_or(4 << 20)
+    }
+
+    pub(crate) fn handle_default_ttl(&self) -> Option<Duration> {
+        self.default_ttl
     }
 
     pub(crate) fn handle_retry(&self) -> bool {

@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     pub(crate) page_size: u64,
     pub(crate) timeout: Duration,
     pub(crate) retry: bool,
+    /// The expiry of a write whose options give none.
+    pub(crate) default_ttl: Option<Duration>,
     pub(crate) pending: Pending,
     pub(crate) checkpointer: Checkpointer,
     pub(crate) memo: Memo,
@@ -89,6 +91,31 @@ impl Drop for Temp {
     }
 }
 
+/// The directory and a summary of the settings in force, not the
+/// connections and state behind them.
+///
+/// ```
+/// let cache = diskcache_shard::Cache::builder().size_limit(1 << 20).open_temp()?;
+/// let shown = format!("{cache:?}");
+/// assert!(shown.starts_with("Cache { directory: "));
+/// assert!(shown.contains("size_limit: 1048576"));
+/// # Ok::<(), diskcache_shard::Error>(())
+/// ```
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("Cache")
+            .field("directory", &inner.dir)
+            .field("size_limit", &inner.tunables.size())
+            .field("cull_limit", &inner.tunables.cull())
+            .field("eviction_policy", &inner.settings.eviction_policy)
+            .field("journal_mode", &inner.settings.sqlite_journal_mode)
+            .field("timeout", &inner.timeout)
+            .field("retry", &inner.retry)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for Inner {
     /// The last handle writes the batched access records, through the one
     /// write path like every write.
@@ -122,6 +149,8 @@ impl Drop for Inner {
 pub struct SetOptions {
     pub(crate) expire: Option<Duration>,
     pub(crate) tag: Option<Key>,
+    /// No expiry, even where the cache has a default time to live.
+    pub(crate) never: bool,
 }
 
 impl SetOptions {
@@ -130,10 +159,31 @@ impl SetOptions {
         Self::default()
     }
 
-    /// The entry expires this long after it is written. Default = never.
+    /// The entry expires this long after it is written. Default = the
+    /// cache's [`default_ttl`](crate::CacheBuilder::default_ttl), or never.
     pub fn expire(mut self, after: Duration) -> Self {
         self.expire = Some(after);
+        self.never = false;
         self
+    }
+
+    /// The entry never expires, even in a cache with a
+    /// [`default_ttl`](crate::CacheBuilder::default_ttl).
+    pub fn never_expire(mut self) -> Self {
+        self.expire = None;
+        self.never = true;
+        self
+    }
+
+    /// These options with the cache's default time to live filled in
+    /// where they give no expiry.
+    pub(crate) fn or_ttl(&self, ttl: Option<Duration>) -> std::borrow::Cow<'_, SetOptions> {
+        match ttl {
+            Some(ttl) if self.expire.is_none() && !self.never => {
+                std::borrow::Cow::Owned(self.clone().expire(ttl))
+            }
+            _ => std::borrow::Cow::Borrowed(self),
+        }
     }
 
     /// Tags the entry (see [`Cache::evict`]). Default = no tag.
@@ -218,6 +268,7 @@ impl Cache {
                 page_size,
                 timeout,
                 retry: builder.handle_retry(),
+                default_ttl: builder.handle_default_ttl(),
                 pending: Pending::default(),
                 checkpointer: Checkpointer::new(page_size, owner.clone()),
                 memo,

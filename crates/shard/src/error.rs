@@ -10,7 +10,28 @@ use crate::codec::Key;
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong in a [`Cache`](crate::Cache) operation.
+/// Everything that can go wrong in a [`Cache`](crate::Cache) operation, and
+/// in the layers built on it: a sharded cache (`diskcache-fanout`) and the
+/// facade's collections and recipes (`diskcache-rs`) return this same type,
+/// so `?` works across all of them and one `match` tells every kind apart.
+///
+/// No dependency's type appears in it: SQLite's own error is reachable only
+/// through [`std::error::Error::source`] of [`Error::Sqlite`].
+///
+/// ```
+/// use diskcache_shard::{Cache, Error};
+///
+/// fn count(cache: &Cache) -> diskcache_shard::Result<i64> {
+///     match cache.incr("visits", 1, None) {
+///         Err(Error::NotFound) => Ok(0),
+///         Err(e) if e.is_timeout() => Ok(-1),
+///         other => other,
+///     }
+/// }
+/// let cache = Cache::builder().open_temp()?;
+/// assert_eq!(count(&cache)?, 0);
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -100,8 +121,66 @@ pub enum Error {
         /// The underlying error.
         source: io::Error,
     },
-    /// SQLite reported an error.
-    Sqlite(rusqlite::Error),
+    /// SQLite reported an error other than a busy lock (which is
+    /// [`Error::Timeout`]). The error SQLite's binding gave is the
+    /// [`source`](std::error::Error::source) of this one, for display and
+    /// logging; its type is not part of this crate's API.
+    ///
+    /// ```
+    /// use diskcache_shard::{Cache, Error};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = Cache::open(dir.path())?;
+    /// // Make the file something else than a database.
+    /// std::fs::write(dir.path().join("cache.db"), vec![b'x'; 8192])?;
+    /// drop(cache);
+    /// let err = Cache::open(dir.path()).err();
+    /// assert!(matches!(err.as_ref().map(Error::root), Some(Error::Sqlite { code: Some(26), .. })), "{err:?}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    Sqlite {
+        /// What SQLite reported, in words.
+        message: String,
+        /// SQLite's primary result code when it gave one (`SQLITE_CORRUPT`
+        /// = 11, `SQLITE_FULL` = 13, `SQLITE_NOTADB` = 26, …).
+        code: Option<i32>,
+        /// The underlying error, opaque; see
+        /// [`source`](std::error::Error::source).
+        source: SqliteSource,
+    },
+    /// A [`FanoutCache`](https://docs.rs/diskcache-fanout) directory was
+    /// created with another shard count or hash; opening it with these
+    /// would send keys to the wrong shards.
+    Layout {
+        /// The cache directory.
+        path: PathBuf,
+        /// What disagrees, in words.
+        message: String,
+    },
+    /// A sub-collection name is empty, absolute, or climbs with `..`.
+    InvalidName {
+        /// The name given.
+        name: String,
+    },
+    /// Waiting for a lock, semaphore or throttle (the facade's recipes)
+    /// took longer than the caller allowed; nothing was taken.
+    WaitTimeout {
+        /// The name of the lock, semaphore or throttle.
+        name: String,
+        /// How long the call waited.
+        waited: Duration,
+    },
+    /// A lock was released by a thread or process that does not hold it
+    /// (its hold expired, or it was never taken).
+    NotHeld {
+        /// The lock's name.
+        name: String,
+    },
+    /// A bounded semaphore was released more often than acquired.
+    ReleasedTooOften {
+        /// The semaphore's name.
+        name: String,
+    },
     /// A transaction begun before `fork` was used in the child process
     /// (the child of a `fork` inside [`Cache::transact`](crate::Cache::transact)):
     /// the child cannot continue its parent's transaction, and nothing was
@@ -143,7 +222,22 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+    /// An [`Error::Io`] on `path`: for a caller's own filesystem work in
+    /// a function that returns this crate's [`Result`].
+    ///
+    /// ```
+    /// use diskcache_shard::{Cache, Error, Result};
+    ///
+    /// fn import(cache: &Cache, file: &std::path::Path) -> Result<()> {
+    ///     let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+    ///     cache.set("imported", &text)
+    /// }
+    /// let cache = Cache::builder().open_temp()?;
+    /// let err = import(&cache, "no/such/file".as_ref()).err();
+    /// assert!(matches!(err, Some(Error::Io { path, .. }) if path.ends_with("file")));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,
@@ -198,10 +292,14 @@ impl Error {
         }
     }
 
-    /// True for [`Error::Timeout`] (also inside [`Error::Open`]): the lock
-    /// was busy, nothing was changed.
+    /// True for [`Error::Timeout`] (also inside [`Error::Open`]) and
+    /// [`Error::WaitTimeout`]: a lock stayed busy past the time allowed,
+    /// nothing was changed.
     pub fn is_timeout(&self) -> bool {
-        matches!(self.root(), Error::Timeout { .. })
+        matches!(
+            self.root(),
+            Error::Timeout { .. } | Error::WaitTimeout { .. }
+        )
     }
 
     /// The error itself, or for [`Error::Open`] the error inside it: what
@@ -271,7 +369,24 @@ impl fmt::Display for Error {
             ),
             Error::Overflow => f.write_str("integer overflow in incr/decr"),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
-            Error::Sqlite(e) => write!(f, "sqlite: {e}"),
+            Error::Sqlite { message, .. } => write!(f, "sqlite: {message}"),
+            Error::Layout { path, message } => write!(f, "{}: {message}", path.display()),
+            Error::InvalidName { name } => write!(f, "invalid sub-collection name {name:?}"),
+            Error::WaitTimeout { name, waited } => {
+                write!(f, "waited {waited:?} for {name:?} in vain")
+            }
+            Error::NotHeld { name } => {
+                write!(
+                    f,
+                    "released the lock {name:?}, which this holder does not hold"
+                )
+            }
+            Error::ReleasedTooOften { name } => {
+                write!(
+                    f,
+                    "the semaphore {name:?} was released more often than acquired"
+                )
+            }
             Error::ForkedTransaction => f.write_str(
                 "a transaction begun in the parent process before fork cannot be used in the child",
             ),
@@ -310,13 +425,16 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io { source, .. } => Some(source),
-            Error::Sqlite(e) => Some(e),
+            Error::Sqlite { source, .. } => Some(source),
             Error::Open { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }
 }
 
+// For `?` inside the crate; hidden, since SQLite's binding is no part of
+// the API.
+#[doc(hidden)]
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ffi::ErrorCode;
@@ -324,7 +442,35 @@ impl From<rusqlite::Error> for Error {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Timeout {
                 waited: crate::busy::waited(),
             },
-            _ => Error::Sqlite(e),
+            _ => Error::Sqlite {
+                message: e.to_string(),
+                code: e.sqlite_error().map(|f| f.extended_code & 0xff),
+                source: SqliteSource(Box::new(e)),
+            },
         }
+    }
+}
+
+/// The error SQLite's binding reported, behind [`Error::Sqlite`]: opaque,
+/// so that the binding's version is not part of this crate's API. It
+/// displays as SQLite's message and is the
+/// [`source`](std::error::Error::source) of its [`Error::Sqlite`].
+pub struct SqliteSource(Box<rusqlite::Error>);
+
+impl fmt::Debug for SqliteSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for SqliteSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for SqliteSource {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
     }
 }

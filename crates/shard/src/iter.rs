@@ -23,6 +23,16 @@ pub struct Keys {
     done: bool,
 }
 
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys")
+            .field("directory", &self.cache.directory())
+            .field("reverse", &self.reverse)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Cache {
     /// The keys, oldest first, as stored: a key python-diskcache pickled
     /// is a [`Key::Packed`] for which [`Key::is_pickled`] holds, and

@@ -123,7 +123,7 @@ pub use cache::{Cache, Entry, SetOptions};
 pub use check::{CheckReport, DatabaseRepair, Problem};
 pub use codec::Key;
 pub use counters::Counters;
-pub use error::{Error, Result};
+pub use error::{Error, Result, SqliteSource};
 pub use files::ValueBytes;
 pub use iter::Keys;
 pub use maint::Stats;

@@ -61,7 +61,7 @@ impl Cache {
     ) -> Result<()> {
         let key = encode(key)?;
         let stored = self.store(encode(value)?)?;
-        self.set_stored(&key, stored, opts)
+        self.set_stored(&key, stored, &opts.or_ttl(self.inner.default_ttl))
     }
 
     /// Stores the bytes `reader` yields under `key`, streaming them into a
@@ -85,7 +85,8 @@ impl Cache {
         let key = encode(key)?;
         let durable = self.inner.settings.sqlite_synchronous == Synchronous::Full;
         let (name, size) = files::write_new(&self.inner.dir, reader, durable)?;
-        self.set_stored(&key, file_stored(MODE_BINARY, name, size), opts)?;
+        let opts = opts.or_ttl(self.inner.default_ttl);
+        self.set_stored(&key, file_stored(MODE_BINARY, name, size), &opts)?;
         Ok(size)
     }
 
@@ -148,6 +149,7 @@ impl Cache {
     ) -> Result<bool> {
         let key = encode(key)?;
         let stored = self.store(encode(value)?)?;
+        let opts = &*opts.or_ttl(self.inner.default_ttl);
         let result = self.write(|conn, st| {
             st.memo.key(&key);
             let now = now();

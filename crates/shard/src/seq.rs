@@ -167,6 +167,16 @@ pub struct QueueIter<V> {
     _values: PhantomData<fn() -> V>,
 }
 
+impl<V> std::fmt::Debug for QueueIter<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueIter")
+            .field("directory", &self.cache.directory())
+            .field("side", &self.side)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<V: DeserializeOwned + 'static> QueueIter<V> {
     fn fill(&mut self) -> Result<()> {
         let sql = format!(

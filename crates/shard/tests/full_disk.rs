@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use diskcache_shard::{Cache, Error};
 use rusqlite::Connection;
-use rusqlite::ffi::ErrorCode;
 
 type Res<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
@@ -92,7 +91,8 @@ fn fill(path: &Path) -> Res {
 fn says_full(e: &Error) -> bool {
     match e {
         Error::Io { source, .. } => source.raw_os_error() == Some(28),
-        Error::Sqlite(e) => e.sqlite_error_code() == Some(ErrorCode::DiskFull),
+        // SQLITE_FULL
+        Error::Sqlite { code, .. } => *code == Some(13),
         _ => false,
     }
 }

@@ -82,7 +82,7 @@ fn a_garbage_database_is_an_error_not_a_panic() -> Result<(), Box<dyn std::error
     fs::write(dir.path().join("cache.db"), vec![0x5a; 8192])?;
     let result = Cache::open(dir.path()).map_err(Error::into_root);
     assert!(
-        matches!(result, Err(Error::Sqlite(_))),
+        matches!(result, Err(Error::Sqlite { .. })),
         "{:?}",
         result.err()
     );

@@ -10,32 +10,54 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diskcache_shard::{Key, SetOptions};
 
-use super::{RecipeError, Store};
+use crate::DiskCache;
 
-type Result<T> = std::result::Result<T, RecipeError>;
+use crate::{Error, Result};
 
 /// Pause between attempts while waiting.
 const POLL: Duration = Duration::from_millis(1);
 
 /// Retries `attempt` every [`POLL`] until it yields something or `timeout`
-/// passes ([`RecipeError::Timeout`]).
-fn poll<T>(timeout: Option<Duration>, mut attempt: impl FnMut() -> Result<Option<T>>) -> Result<T> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+/// passes ([`Error::WaitTimeout`] naming `name`).
+fn poll<T>(
+    name: &Key,
+    timeout: Option<Duration>,
+    mut attempt: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
+    let started = Instant::now();
     loop {
-        if let Some(got) = attempt()? {
-            return Ok(got);
+        match attempt() {
+            Ok(Some(got)) => return Ok(got),
+            Ok(None) => {}
+            // The cache's own lock stayed busy: as good as "not free yet".
+            Err(Error::Timeout { .. }) => {}
+            Err(e) => return Err(e),
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(RecipeError::Timeout);
+        if timeout.is_some_and(|t| started.elapsed() >= t) {
+            return Err(Error::WaitTimeout {
+                name: key_name(name),
+                waited: started.elapsed(),
+            });
         }
         std::thread::sleep(POLL);
     }
 }
 
+/// The name a recipe's key was made from, for messages.
+pub(super) fn key_name(key: &Key) -> String {
+    match key {
+        Key::Text(name) => name.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The options a hold is stored with: its own expiry, or none at all (a
+/// cache's default time to live must not end a hold behind its holder's
+/// back).
 fn options(expire: Option<Duration>) -> SetOptions {
     match expire {
         Some(d) => SetOptions::new().expire(d),
-        None => SetOptions::new(),
+        None => SetOptions::new().never_expire(),
     }
 }
 
@@ -93,6 +115,16 @@ impl<'a, H: Hold> Guard<'a, H> {
     }
 }
 
+/// What is held, and whether it was given back.
+impl<H: Hold + std::fmt::Debug> std::fmt::Debug for Guard<'_, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("of", self.holder)
+            .field("released", &self.released)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<H: Hold> Drop for Guard<'_, H> {
     fn drop(&mut self) {
         if !self.released {
@@ -124,15 +156,26 @@ pub type SemaphoreGuard<'a, S> = Guard<'a, BoundedSemaphore<S>>;
 ///     assert!(lock.try_acquire()?.is_none());
 /// } // released here
 /// assert!(!lock.locked()?);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
-pub struct Lock<S: Store> {
+pub struct Lock<S: DiskCache> {
     store: S,
     key: Key,
     expire: Option<Duration>,
 }
 
-impl<S: Store> Lock<S> {
+/// The cache, the name and the settings.
+impl<S: DiskCache> std::fmt::Debug for Lock<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lock")
+            .field("cache", &self.store)
+            .field("name", &key_name(&self.key))
+            .field("expire", &self.expire)
+            .finish()
+    }
+}
+
+impl<S: DiskCache> Lock<S> {
     /// The lock named `name` in `store`.
     pub fn new(store: S, name: &str) -> Self {
         Lock {
@@ -154,7 +197,7 @@ impl<S: Store> Lock<S> {
         let token = token();
         if self
             .store
-            .put_new(&self.key, &token, &options(self.expire))?
+            .add_with(&self.key, &token, &options(self.expire))?
         {
             Ok(Some(Guard::new(self, token)))
         } else {
@@ -164,33 +207,35 @@ impl<S: Store> Lock<S> {
 
     /// Takes the lock, waiting as long as it takes.
     pub fn acquire(&self) -> Result<LockGuard<'_, S>> {
-        poll(None, || self.try_acquire())
+        poll(&self.key, None, || self.try_acquire())
     }
 
-    /// Takes the lock, waiting at most `timeout` ([`RecipeError::Timeout`]).
+    /// Takes the lock, waiting at most `timeout` ([`Error::WaitTimeout`]).
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_, S>> {
-        poll(Some(timeout), || self.try_acquire())
+        poll(&self.key, Some(timeout), || self.try_acquire())
     }
 
     /// Whether anyone holds the lock.
     pub fn locked(&self) -> Result<bool> {
-        Ok(self.store.entry::<String>(&self.key)?.is_some())
+        Ok(self.store.get_entry::<String>(&self.key)?.is_some())
     }
 }
 
-impl<S: Store> Hold for Lock<S> {
+impl<S: DiskCache> Hold for Lock<S> {
     type Token = String;
 
-    /// Releases the hold `token` has; [`RecipeError::NotHeld`] when it has
+    /// Releases the hold `token` has; [`Error::NotHeld`] when it has
     /// none (it expired, or was never taken).
     fn give_back(&self, token: &String) -> Result<()> {
         self.store.transact_on(&self.key, || {
-            match self.store.entry::<String>(&self.key)? {
+            match self.store.get_entry::<String>(&self.key)? {
                 Some(e) if &e.value == token => {
-                    self.store.remove(&self.key)?;
+                    self.store.delete(&self.key)?;
                     Ok(())
                 }
-                _ => Err(RecipeError::NotHeld),
+                _ => Err(Error::NotHeld {
+                    name: key_name(&self.key),
+                }),
             }
         })
     }
@@ -210,15 +255,26 @@ impl<S: Store> Hold for Lock<S> {
 /// assert!(lock.locked()?);
 /// drop(outer);
 /// assert!(!lock.locked()?);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
-pub struct RLock<S: Store> {
+pub struct RLock<S: DiskCache> {
     store: S,
     key: Key,
     expire: Option<Duration>,
 }
 
-impl<S: Store> RLock<S> {
+/// The cache, the name and the settings.
+impl<S: DiskCache> std::fmt::Debug for RLock<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RLock")
+            .field("cache", &self.store)
+            .field("name", &key_name(&self.key))
+            .field("expire", &self.expire)
+            .finish()
+    }
+}
+
+impl<S: DiskCache> RLock<S> {
     /// The re-entrant lock named `name` in `store`.
     pub fn new(store: S, name: &str) -> Self {
         RLock {
@@ -244,41 +300,42 @@ impl<S: Store> RLock<S> {
     fn try_take(&self) -> Result<bool> {
         let me = owner();
         self.store.transact_on(&self.key, || {
-            let count = match self.store.entry::<(String, u64)>(&self.key)? {
+            let count = match self.store.get_entry::<(String, u64)>(&self.key)? {
                 None => 0,
                 Some(e) if e.value.0 == me => e.value.1,
                 Some(_) => return Ok(false),
             };
             self.store
-                .put(&self.key, &(me.as_str(), count + 1), &options(self.expire))
+                .set_with(&self.key, &(me.as_str(), count + 1), &options(self.expire))?;
+            Ok(true)
         })
     }
 
     /// Takes the lock (again, if this thread holds it), waiting as needed.
     pub fn acquire(&self) -> Result<RLockGuard<'_, S>> {
-        poll(None, || self.try_acquire())
+        poll(&self.key, None, || self.try_acquire())
     }
 
     /// Takes the lock, waiting at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_, S>> {
-        poll(Some(timeout), || self.try_acquire())
+        poll(&self.key, Some(timeout), || self.try_acquire())
     }
 
     /// Whether anyone holds the lock.
     pub fn locked(&self) -> Result<bool> {
-        Ok(self.store.entry::<(String, u64)>(&self.key)?.is_some())
+        Ok(self.store.get_entry::<(String, u64)>(&self.key)?.is_some())
     }
 }
 
-impl<S: Store> Hold for RLock<S> {
+impl<S: DiskCache> Hold for RLock<S> {
     type Token = ();
 
     fn give_back(&self, _: &()) -> Result<()> {
         let me = owner();
         self.store.transact_on(&self.key, || {
-            match self.store.entry::<(String, u64)>(&self.key)? {
+            match self.store.get_entry::<(String, u64)>(&self.key)? {
                 Some(e) if e.value.0 == me && e.value.1 > 1 => {
-                    self.store.put(
+                    self.store.set_with(
                         &self.key,
                         &(me.as_str(), e.value.1 - 1),
                         &options(self.expire),
@@ -286,10 +343,12 @@ impl<S: Store> Hold for RLock<S> {
                     Ok(())
                 }
                 Some(e) if e.value.0 == me => {
-                    self.store.remove(&self.key)?;
+                    self.store.delete(&self.key)?;
                     Ok(())
                 }
-                _ => Err(RecipeError::NotHeld),
+                _ => Err(Error::NotHeld {
+                    name: key_name(&self.key),
+                }),
             }
         })
     }
@@ -308,16 +367,28 @@ impl<S: Store> Hold for RLock<S> {
 /// assert!(slots.try_acquire()?.is_none());
 /// drop(a);
 /// assert!(slots.try_acquire()?.is_some());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
-pub struct BoundedSemaphore<S: Store> {
+pub struct BoundedSemaphore<S: DiskCache> {
     store: S,
     key: Key,
     value: u64,
     expire: Option<Duration>,
 }
 
-impl<S: Store> BoundedSemaphore<S> {
+/// The cache, the name and the settings.
+impl<S: DiskCache> std::fmt::Debug for BoundedSemaphore<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundedSemaphore")
+            .field("cache", &self.store)
+            .field("name", &key_name(&self.key))
+            .field("value", &self.value)
+            .field("expire", &self.expire)
+            .finish()
+    }
+}
+
+impl<S: DiskCache> BoundedSemaphore<S> {
     /// The semaphore named `name` with `value` permits.
     pub fn new(store: S, name: &str, value: u64) -> Self {
         BoundedSemaphore {
@@ -339,19 +410,20 @@ impl<S: Store> BoundedSemaphore<S> {
     fn available(&self) -> Result<u64> {
         Ok(self
             .store
-            .entry::<u64>(&self.key)?
+            .get_entry::<u64>(&self.key)?
             .map_or(self.value, |e| e.value))
     }
 
     /// Takes a permit if one is free.
     pub fn try_acquire(&self) -> Result<Option<SemaphoreGuard<'_, S>>> {
-        let taken = self.store.transact_on(&self.key, || {
+        let taken = self.store.transact_on(&self.key, || -> Result<bool> {
             let left = self.available()?;
             if left == 0 {
                 return Ok(false);
             }
             self.store
-                .put(&self.key, &(left - 1), &options(self.expire))
+                .set_with(&self.key, &(left - 1), &options(self.expire))?;
+            Ok(true)
         })?;
         // Built only when taken: a guard's drop returns a permit.
         Ok(taken.then(|| Guard::new(self, ())))
@@ -359,26 +431,28 @@ impl<S: Store> BoundedSemaphore<S> {
 
     /// Takes a permit, waiting as long as it takes.
     pub fn acquire(&self) -> Result<SemaphoreGuard<'_, S>> {
-        poll(None, || self.try_acquire())
+        poll(&self.key, None, || self.try_acquire())
     }
 
     /// Takes a permit, waiting at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphoreGuard<'_, S>> {
-        poll(Some(timeout), || self.try_acquire())
+        poll(&self.key, Some(timeout), || self.try_acquire())
     }
 }
 
-impl<S: Store> Hold for BoundedSemaphore<S> {
+impl<S: DiskCache> Hold for BoundedSemaphore<S> {
     type Token = ();
 
     fn give_back(&self, _: &()) -> Result<()> {
         self.store.transact_on(&self.key, || {
             let left = self.available()?;
             if left >= self.value {
-                return Err(RecipeError::ReleasedTooOften);
+                return Err(Error::ReleasedTooOften {
+                    name: key_name(&self.key),
+                });
             }
             self.store
-                .put(&self.key, &(left + 1), &options(self.expire))?;
+                .set_with(&self.key, &(left + 1), &options(self.expire))?;
             Ok(())
         })
     }

@@ -9,9 +9,9 @@ use diskcache_shard::{Key, SetOptions};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{RecipeError, Store};
+use crate::DiskCache;
 
-type Result<T> = std::result::Result<T, RecipeError>;
+use crate::Result;
 
 /// How often a caller waiting for another's computation looks again.
 const POLL: Duration = Duration::from_millis(5);
@@ -24,7 +24,7 @@ fn call_key<A: Serialize + ?Sized>(name: &str, typed: bool, args: &A) -> Result<
     } else {
         ""
     };
-    Ok(Key::from_value(&(name, type_name, args))?)
+    Key::from_value(&(name, type_name, args))
 }
 
 /// Memoizes computations in a cache, under keys made of a name and the
@@ -50,17 +50,29 @@ fn call_key<A: Serialize + ?Sized>(name: &str, typed: bool, args: &A) -> Result<
 /// assert_eq!(calls, 1);
 /// // Forget one result: the next call computes it again.
 /// cache.delete(&square.key(&12u64)?)?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct Memo<S: Store> {
+pub struct Memo<S: DiskCache> {
     store: S,
     name: String,
     opts: SetOptions,
     typed: bool,
 }
 
-impl<S: Store> Memo<S> {
+/// The cache, the name and the options results are stored with.
+impl<S: DiskCache> std::fmt::Debug for Memo<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memo")
+            .field("cache", &self.store)
+            .field("name", &self.name)
+            .field("options", &self.opts)
+            .field("typed", &self.typed)
+            .finish()
+    }
+}
+
+impl<S: DiskCache> Memo<S> {
     /// Memoizes under `name` in `store`.
     pub fn new(store: S, name: &str) -> Self {
         Memo {
@@ -71,7 +83,8 @@ impl<S: Store> Memo<S> {
         }
     }
 
-    /// Results expire this long after they are computed. Default = never.
+    /// Results expire this long after they are computed. Default = the
+    /// cache's [`default_ttl`](crate::CacheBuilder::default_ttl), or never.
     #[must_use]
     pub fn expire(mut self, after: Duration) -> Self {
         self.opts = self.opts.expire(after);
@@ -117,19 +130,19 @@ impl<S: Store> Memo<S> {
 /// let key = Key::from_value("settings")?;
 /// let v: u32 = get_or_insert_with(&cache, &key, &SetOptions::new(), || 7)?;
 /// assert_eq!(v, 7);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
-pub fn get_or_insert_with<S: Store, V: Serialize + DeserializeOwned + 'static>(
+pub fn get_or_insert_with<S: DiskCache, V: Serialize + DeserializeOwned + 'static>(
     store: &S,
     key: &Key,
     opts: &SetOptions,
     f: impl FnOnce() -> V,
 ) -> Result<V> {
-    if let Some(entry) = store.entry::<V>(key)? {
+    if let Some(entry) = store.get_entry::<V>(key)? {
         return Ok(entry.value);
     }
     let value = f();
-    store.put(key, &value, opts)?;
+    store.set_with(key, &value, opts)?;
     Ok(value)
 }
 
@@ -171,16 +184,27 @@ fn now() -> f64 {
 /// let report = Stampede::new(Memo::new(cache, "report").expire(Duration::from_secs(300)));
 /// let total: u64 = report.get_or_compute(&"2026-11", || (1..=100).sum())?;
 /// assert_eq!(total, 5050);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct Stampede<S: Store> {
+pub struct Stampede<S: DiskCache> {
     memo: Memo<S>,
     beta: f64,
     lease: Duration,
 }
 
-impl<S: Store> Stampede<S> {
+/// The memo and the recomputation settings.
+impl<S: DiskCache> std::fmt::Debug for Stampede<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stampede")
+            .field("memo", &self.memo)
+            .field("beta", &self.beta)
+            .field("lease", &self.lease)
+            .finish()
+    }
+}
+
+impl<S: DiskCache> Stampede<S> {
     /// Stampede protection for the results `memo` stores (give it an
     /// expiry: without one, results are never recomputed).
     pub fn new(memo: Memo<S>) -> Self {
@@ -227,7 +251,7 @@ impl<S: Store> Stampede<S> {
         let delta = started.elapsed().as_secs_f64();
         self.memo
             .store
-            .put(key, &(&value, delta), &self.memo.opts)?;
+            .set_with(key, &(&value, delta), &self.memo.opts)?;
         Ok(value)
     }
 
@@ -242,7 +266,7 @@ impl<S: Store> Stampede<S> {
         let marker = self.marker(args)?;
         let deadline = Instant::now() + self.lease;
         loop {
-            if let Some(entry) = self.memo.store.entry::<(V, f64)>(&key)? {
+            if let Some(entry) = self.memo.store.get_entry::<(V, f64)>(&key)? {
                 let (value, delta) = entry.value;
                 let left = entry
                     .expire_time
@@ -256,10 +280,10 @@ impl<S: Store> Stampede<S> {
                 if self
                     .memo
                     .store
-                    .put_new(&marker, &(), &SetOptions::new().expire(lease))?
+                    .add_with(&marker, &(), &SetOptions::new().expire(lease))?
                 {
                     let fresh = self.compute(&key, f);
-                    self.memo.store.remove(&marker)?;
+                    self.memo.store.delete(&marker)?;
                     return fresh;
                 }
                 return Ok(value);
@@ -269,10 +293,10 @@ impl<S: Store> Stampede<S> {
                 || self
                     .memo
                     .store
-                    .put_new(&marker, &(), &SetOptions::new().expire(self.lease))?
+                    .add_with(&marker, &(), &SetOptions::new().expire(self.lease))?
             {
                 let fresh = self.compute(&key, f);
-                self.memo.store.remove(&marker)?;
+                self.memo.store.delete(&marker)?;
                 return fresh;
             }
             std::thread::sleep(POLL);

@@ -4,9 +4,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diskcache_shard::{Key, SetOptions};
 
-use super::{Lock, RecipeError, Store};
+use super::Lock;
+use super::locks::key_name;
+use crate::DiskCache;
 
-type Result<T> = std::result::Result<T, RecipeError>;
+use crate::{Error, Result};
 
 /// A running average kept in the cache, fed by any thread or process.
 ///
@@ -20,21 +22,34 @@ type Result<T> = std::result::Result<T, RecipeError>;
 /// assert_eq!(latency.get()?, Some(15.0));
 /// assert_eq!(latency.pop()?, Some(15.0));
 /// assert_eq!(latency.get()?, None);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
-pub struct Averager<S: Store> {
+pub struct Averager<S: DiskCache> {
     store: S,
     key: Key,
     opts: SetOptions,
 }
 
-impl<S: Store> Averager<S> {
+/// The cache, the name and the options the total is stored with.
+impl<S: DiskCache> std::fmt::Debug for Averager<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Averager")
+            .field("cache", &self.store)
+            .field("name", &key_name(&self.key))
+            .field("options", &self.opts)
+            .finish()
+    }
+}
+
+impl<S: DiskCache> Averager<S> {
     /// The average named `name` in `store`.
     pub fn new(store: S, name: &str) -> Self {
         Averager {
             store,
             key: Key::Text(name.to_string()),
-            opts: SetOptions::new(),
+            // Not the cache's default time to live: the total stays
+            // until told otherwise.
+            opts: SetOptions::new().never_expire(),
         }
     }
 
@@ -51,10 +66,10 @@ impl<S: Store> Averager<S> {
         self.store.transact_on(&self.key, || {
             let (total, count) = self
                 .store
-                .entry::<(f64, u64)>(&self.key)?
+                .get_entry::<(f64, u64)>(&self.key)?
                 .map_or((0.0, 0), |e| e.value);
             self.store
-                .put(&self.key, &(total + value, count + 1), &self.opts)?;
+                .set_with(&self.key, &(total + value, count + 1), &self.opts)?;
             Ok(())
         })
     }
@@ -63,7 +78,7 @@ impl<S: Store> Averager<S> {
     pub fn get(&self) -> Result<Option<f64>> {
         Ok(self
             .store
-            .entry::<(f64, u64)>(&self.key)?
+            .get_entry::<(f64, u64)>(&self.key)?
             .filter(|e| e.value.1 > 0)
             .map(|e| e.value.0 / e.value.1 as f64))
     }
@@ -72,7 +87,7 @@ impl<S: Store> Averager<S> {
     pub fn pop(&self) -> Result<Option<f64>> {
         self.store.transact_on(&self.key, || {
             let average = self.get()?;
-            self.store.remove(&self.key)?;
+            self.store.delete(&self.key)?;
             Ok(average)
         })
     }
@@ -100,9 +115,9 @@ fn now() -> f64 {
 ///     assert!(api.try_acquire()?);
 /// }
 /// assert!(!api.try_acquire()?); // the burst is spent
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
-pub struct Throttle<S: Store> {
+pub struct Throttle<S: DiskCache> {
     store: S,
     key: Key,
     count: f64,
@@ -110,13 +125,25 @@ pub struct Throttle<S: Store> {
     rate: f64,
 }
 
-impl<S: Store> Throttle<S> {
+/// The cache, the name and the rate.
+impl<S: DiskCache> std::fmt::Debug for Throttle<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Throttle")
+            .field("cache", &self.store)
+            .field("name", &key_name(&self.key))
+            .field("count", &self.count)
+            .field("per_second", &self.rate)
+            .finish()
+    }
+}
+
+impl<S: DiskCache> Throttle<S> {
     /// The throttle named `name`: `count` calls per `period`. A throttle
     /// already stored under the name keeps its state.
     pub fn new(store: S, name: &str, count: u32, period: Duration) -> Result<Self> {
         let key = Key::Text(name.to_string());
         let count = f64::from(count.max(1));
-        store.put_new(&key, &(now(), count), &SetOptions::new())?;
+        store.add_with(&key, &(now(), count), &SetOptions::new().never_expire())?;
         Ok(Throttle {
             store,
             key,
@@ -131,12 +158,15 @@ impl<S: Store> Throttle<S> {
             let now = now();
             let (last, tally) = self
                 .store
-                .entry::<(f64, f64)>(&self.key)?
+                .get_entry::<(f64, f64)>(&self.key)?
                 .map_or((now, self.count), |e| e.value);
             let tally = (tally + (now - last) * self.rate).min(self.count);
             if tally >= 1.0 {
-                self.store
-                    .put(&self.key, &(now, tally - 1.0), &SetOptions::new())?;
+                self.store.set_with(
+                    &self.key,
+                    &(now, tally - 1.0),
+                    &SetOptions::new().never_expire(),
+                )?;
                 Ok(None)
             } else {
                 Ok(Some(Duration::from_secs_f64((1.0 - tally) / self.rate)))
@@ -154,18 +184,22 @@ impl<S: Store> Throttle<S> {
         self.acquire_timeout_opt(None)
     }
 
-    /// Waits at most `timeout` for a call ([`RecipeError::Timeout`]).
+    /// Waits at most `timeout` for a call ([`Error::WaitTimeout`]).
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<()> {
         self.acquire_timeout_opt(Some(timeout))
     }
 
     fn acquire_timeout_opt(&self, timeout: Option<Duration>) -> Result<()> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let started = Instant::now();
+        let deadline = timeout.map(|t| started + t);
         while let Some(wait) = self.take()? {
             if let Some(d) = deadline {
                 let now = Instant::now();
                 if now >= d {
-                    return Err(RecipeError::Timeout);
+                    return Err(Error::WaitTimeout {
+                        name: key_name(&self.key),
+                        waited: started.elapsed(),
+                    });
                 }
                 std::thread::sleep(wait.min(d - now));
             } else {
@@ -185,9 +219,9 @@ impl<S: Store> Throttle<S> {
 /// let lock = Lock::new(cache, "migrations");
 /// let ran = barrier(&lock, || "migrated")?;
 /// assert_eq!(ran, "migrated");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), diskcache::Error>(())
 /// ```
-pub fn barrier<S: Store, T>(lock: &Lock<S>, f: impl FnOnce() -> T) -> Result<T> {
+pub fn barrier<S: DiskCache, T>(lock: &Lock<S>, f: impl FnOnce() -> T) -> Result<T> {
     let guard = lock.acquire()?;
     let out = f();
     guard.release()?;
