@@ -122,7 +122,8 @@ pub use diskcache_fanout::{
 };
 pub use diskcache_shard::{
     Cache, CacheBuilder, CheckReport, DatabaseRepair, Entry, Error, EvictionPolicy, JournalMode,
-    Key, Problem, Result, Retrying, SetOptions, Settings, Side, Stats, Synchronous, ValueBytes,
+    Key, MappedFile, Problem, Result, Retrying, SetOptions, Settings, Side, Stats, Synchronous,
+    ValueBytes,
 };
 pub use index::Index;
 pub use named::Named;

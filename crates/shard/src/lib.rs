@@ -123,7 +123,7 @@ pub use check::{CheckReport, DatabaseRepair, Problem};
 pub use codec::Key;
 pub use counters::Counters;
 pub use error::{Error, Result};
-pub use files::ValueBytes;
+pub use files::{MappedFile, ValueBytes};
 pub use iter::Keys;
 pub use maint::Stats;
 pub use queue::Side;

@@ -436,6 +436,28 @@ impl Cache {
         &self,
         key: &(impl Serialize + ?Sized),
     ) -> Result<Option<V>> {
+        Ok(self.pop_entry(key)?.map(|entry| entry.value))
+    }
+
+    /// [`pop`](Cache::pop) that also returns the entry's expiry time and
+    /// tag (python-diskcache's `pop(key, expire_time=True, tag=True)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskcache_shard::{Cache, Key, SetOptions};
+    /// let cache = Cache::builder().open_temp()?;
+    /// cache.set_with("k", "v", &SetOptions::new().expire(Duration::from_secs(60)).tag("t"))?;
+    /// let entry = cache.pop_entry::<String>("k")?.expect("present");
+    /// assert_eq!(entry.value, "v");
+    /// assert!(entry.expire_time.is_some());
+    /// assert_eq!(entry.tag, Some(Key::Text("t".into())));
+    /// assert!(cache.pop_entry::<String>("k")?.is_none());
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn pop_entry<V: DeserializeOwned + 'static>(
+        &self,
+        key: &(impl Serialize + ?Sized),
+    ) -> Result<Option<Entry<V>>> {
         let key = encode(key)?;
         self.write(|conn, st| {
             st.memo.key(&key);
@@ -443,18 +465,28 @@ impl Cache {
                 let value = fetch::<V>(row, 1)
                     .and_then(|fetched| self.finish(fetched))
                     .map_err(|e| e.with_key(&key))?;
+                let tag = match row.get_ref(6)? {
+                    ValueRef::Null => None,
+                    v => Some(Key::from_sql(v, true)?),
+                };
                 Ok((
                     row.get::<_, i64>(0)?,
                     row.get::<_, Option<String>>(2)?,
                     value,
+                    row::time(row, 5)?,
+                    tag,
                 ))
             })?;
-            let Some((rowid, file, value)) = found else {
+            let Some((rowid, file, value, expire, tag)) = found else {
                 return Ok(None);
             };
             conn.prepare_cached(DELETE_ROW)?.execute([rowid])?;
             st.obsolete.extend(file);
-            Ok(value)
+            Ok(value.map(|value| Entry {
+                value,
+                expire_time: to_system_time(expire),
+                tag,
+            }))
         })
     }
 
