@@ -88,9 +88,14 @@ impl FanoutCache {
         self.inner.hash
     }
 
-    /// The shard that holds `key`.
+    /// The shard that holds `key`: the hash of the key as the shards'
+    /// codec stores it (as python's FanoutCache hashes what its `Disk`
+    /// stores).
     pub fn shard_for<K: Serialize + ?Sized>(&self, key: &K) -> Result<&Cache> {
-        let key = Key::from_value(key)?;
+        let key = match self.inner.shards.first() {
+            Some(shard) => shard.encode_key(key)?,
+            None => Key::from_value(key)?,
+        };
         let index = self.inner.hash.shard_of(&key, self.inner.shards.len());
         Ok(&self.inner.shards[index])
     }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cache::{Cache, Entry, SetOptions, now, to_system_time};
-use crate::codec::{Key, encode};
+use crate::codec::Key;
 use crate::error::{Error, Result};
 use crate::row::{DELETE_ROW, Put, fetch};
 use crate::txn::TxnState;
@@ -98,7 +98,7 @@ pub(crate) fn queue_row<V: DeserializeOwned + 'static>(
     let value = if expire.is_some_and(|t| t < now()) {
         None
     } else {
-        fetch::<V>(row, 4)
+        fetch::<V>(cache.codec(), row, 4)
             .and_then(|fetched| cache.finish(fetched))
             .map_err(|e| e.with_key(&key))?
     };
@@ -145,7 +145,7 @@ impl Cache {
         side: Side,
         opts: &SetOptions,
     ) -> Result<Key> {
-        let stored = self.store(encode(value)?)?;
+        let stored = self.store(self.codec().value(value)?)?;
         let (low, high) = bounds(prefix);
         let select = format!(
             "SELECT key, raw FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key {} LIMIT 1",
