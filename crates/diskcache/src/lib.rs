@@ -121,9 +121,9 @@ pub use diskcache_fanout::{
     Error as FanoutError, FanoutBuilder, FanoutCache, FanoutReport, ShardHash,
 };
 pub use diskcache_shard::{
-    Cache, CacheBuilder, CheckReport, DatabaseRepair, Entry, Error, EvictionPolicy, JournalMode,
-    Key, MappedFile, Problem, Result, Retrying, SetOptions, Settings, Side, Stats, Synchronous,
-    ValueBytes,
+    Cache, CacheBuilder, CheckReport, Codec, DatabaseRepair, Entry, Error, EvictionPolicy,
+    JournalMode, Key, MappedFile, Problem, Result, Retrying, SetOptions, Settings, Side, Stats,
+    Synchronous, ValueBytes,
 };
 pub use index::Index;
 pub use named::Named;

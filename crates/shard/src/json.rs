@@ -22,22 +22,55 @@ use serde::ser::{self, Serialize};
 
 use crate::error::{Error, Result};
 
+/// The output space CPython's `zlib.compress` hands zlib in turn (its
+/// blocks output buffer, CPython 3.10 and later): 32 KiB, then 64 KiB,
+/// 256 KiB, and so on, the last size repeated.
+const PYTHON_BLOCKS: [usize; 17] = [
+    32 << 10,
+    64 << 10,
+    256 << 10,
+    1 << 20,
+    4 << 20,
+    8 << 20,
+    16 << 20,
+    16 << 20,
+    32 << 20,
+    32 << 20,
+    32 << 20,
+    32 << 20,
+    64 << 20,
+    64 << 20,
+    128 << 20,
+    128 << 20,
+    256 << 20,
+];
+
 /// Compresses `text` as python's `zlib.compress(text, level)` does: one
-/// deflate stream with a zlib header, window 15, memory level 8.
+/// deflate stream with a zlib header, window 15, memory level 8, finished
+/// in one call per output block of python's sizes. (At level 0 zlib cuts
+/// stored blocks where the output space ends, so the block sizes matter
+/// for the bytes to be python's; at the other levels they do not.)
 pub(crate) fn compress(text: &[u8], level: u32) -> Result<Vec<u8>> {
     let mut z = flate2::Compress::new(flate2::Compression::new(level), true);
-    let mut out = Vec::with_capacity(text.len() / 2 + 64);
+    let mut out: Vec<u8> = Vec::new();
+    let mut blocks = PYTHON_BLOCKS
+        .iter()
+        .copied()
+        .chain(std::iter::repeat(256 << 20));
     loop {
+        let block = blocks.next().unwrap_or(256 << 20);
+        let start = out.len();
+        out.resize(start + block, 0);
         let consumed = usize::try_from(z.total_in()).unwrap_or(usize::MAX);
         let rest = text.get(consumed..).unwrap_or_default();
-        if out.len() == out.capacity() {
-            out.reserve(out.capacity().max(64));
-        }
+        let before = z.total_out();
         let status = z
-            .compress_vec(rest, &mut out, flate2::FlushCompress::Finish)
+            .compress(rest, &mut out[start..], flate2::FlushCompress::Finish)
             .map_err(|e| Error::Encode {
                 message: format!("zlib: {e}"),
             })?;
+        let written = usize::try_from(z.total_out() - before).unwrap_or(block);
+        out.truncate(start + written);
         if status == flate2::Status::StreamEnd {
             return Ok(out);
         }
