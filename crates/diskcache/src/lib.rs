@@ -153,9 +153,9 @@ pub mod tutorial {}
 pub use deque::Deque;
 pub use diskcache_fanout::{FanoutBuilder, FanoutCache, FanoutReport, ShardHash};
 pub use diskcache_shard::{
-    Cache, CacheBuilder, CheckReport, DatabaseRepair, Entry, Error, EvictionPolicy, JournalMode,
-    Key, Keys, Problem, QueueIter, Result, Retrying, SetOptions, Settings, Side, SqliteSource,
-    Stats, Synchronous, ValueBytes,
+    Cache, CacheBuilder, CheckReport, Codec, DatabaseRepair, Entry, Error, EvictionPolicy,
+    JournalMode, Key, Keys, MappedFile, Problem, QueueIter, Result, Retrying, SetOptions, Settings,
+    Side, SqliteSource, Stats, Synchronous, ValueBytes,
 };
 pub use index::Index;
 pub use named::Named;

@@ -55,7 +55,7 @@ impl FanoutCache {
             match self.inner.shards[shard].set_many(pairs, opts) {
                 Ok(n) => stored += n,
                 Err(e) if e.is_timeout() => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         Ok(stored)
@@ -83,7 +83,7 @@ impl FanoutCache {
                     }
                 }
                 Err(e) if e.is_timeout() => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         Ok(values)
@@ -101,7 +101,7 @@ impl FanoutCache {
             match self.inner.shards[shard].delete_many(group.into_iter().map(|(_, k)| k)) {
                 Ok(n) => removed += n,
                 Err(e) if e.is_timeout() => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         Ok(removed)

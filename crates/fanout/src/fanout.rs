@@ -115,9 +115,14 @@ impl FanoutCache {
         self.inner.hash
     }
 
-    /// The shard that holds `key`.
+    /// The shard that holds `key`: the hash of the key as the shards'
+    /// codec stores it (as python's FanoutCache hashes what its `Disk`
+    /// stores).
     pub fn shard_for<K: Serialize + ?Sized>(&self, key: &K) -> Result<&Cache> {
-        let key = Key::from_value(key)?;
+        let key = match self.inner.shards.first() {
+            Some(shard) => shard.encode_key(key)?,
+            None => Key::from_value(key)?,
+        };
         let index = self.inner.hash.shard_of(&key, self.inner.shards.len());
         Ok(&self.inner.shards[index])
     }
@@ -230,6 +235,27 @@ impl FanoutCache {
         or_timeout(self.shard_for(key)?.pop(key), None)
     }
 
+    /// Removes `key` and returns its value with its expiry time and tag
+    /// (see [`Cache::pop_entry`]); `None` when absent, expired, or the shard
+    /// stayed locked.
+    ///
+    /// ```
+    /// use diskcache_shard::{Key, SetOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskcache_fanout::FanoutCache::open(dir.path())?;
+    /// cache.set_with("k", &1, &SetOptions::new().tag("t"))?;
+    /// let entry = cache.pop_entry::<i64>("k")?.expect("present");
+    /// assert_eq!((entry.value, entry.tag), (1, Some(Key::Text("t".into()))));
+    /// assert!(cache.pop_entry::<i64>("k")?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pop_entry<V: DeserializeOwned + 'static>(
+        &self,
+        key: &(impl Serialize + ?Sized),
+    ) -> Result<Option<Entry<V>>> {
+        or_timeout(self.shard_for(key)?.pop_entry(key), None)
+    }
+
     /// Adds `delta` atomically (see [`Cache::incr`]); `None` when the shard
     /// stayed locked.
     ///
@@ -308,6 +334,53 @@ impl FanoutCache {
         side: Side,
     ) -> Result<Option<(Key, V)>> {
         or_timeout(self.queue_shard(prefix)?.peek(prefix, side), None)
+    }
+
+    /// [`pull`](FanoutCache::pull) with the item's expiry time and tag (see
+    /// [`Cache::pull_entry`]); `None` when the queue is empty or its shard
+    /// stayed locked.
+    ///
+    /// ```
+    /// use diskcache_shard::{Key, SetOptions, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskcache_fanout::FanoutCache::open(dir.path())?;
+    /// cache.push_with(&"job", Some("q"), Side::Back, &SetOptions::new().tag("t"))?;
+    /// let (key, entry) = cache.pull_entry::<String>(Some("q"), Side::Front)?.expect("queued");
+    /// assert_eq!(key, Key::Text("q-500000000000000".into()));
+    /// assert_eq!((entry.value.as_str(), entry.tag), ("job", Some(Key::Text("t".into()))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pull_entry<V: DeserializeOwned + 'static>(
+        &self,
+        prefix: Option<&str>,
+        side: Side,
+    ) -> Result<Option<(Key, Entry<V>)>> {
+        or_timeout(self.queue_shard(prefix)?.pull_entry(prefix, side), None)
+    }
+
+    /// [`peek`](FanoutCache::peek) with the item's expiry time and tag (see
+    /// [`Cache::peek_entry`]); `None` when the queue is empty or its shard
+    /// stayed locked.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskcache_shard::{SetOptions, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskcache_fanout::FanoutCache::open(dir.path())?;
+    /// let opts = SetOptions::new().expire(Duration::from_secs(60));
+    /// cache.push_with(&5, None, Side::Back, &opts)?;
+    /// let (_, entry) = cache.peek_entry::<i64>(None, Side::Back)?.expect("queued");
+    /// assert_eq!(entry.value, 5);
+    /// assert!(entry.expire_time.is_some());
+    /// assert_eq!(cache.len()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn peek_entry<V: DeserializeOwned + 'static>(
+        &self,
+        prefix: Option<&str>,
+        side: Side,
+    ) -> Result<Option<(Key, Entry<V>)>> {
+        or_timeout(self.queue_shard(prefix)?.peek_entry(prefix, side), None)
     }
 
     /// Runs `f` as one unit over every shard: all shards are locked, always

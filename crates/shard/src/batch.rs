@@ -10,14 +10,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cache::{Cache, SetOptions, now};
-use crate::codec::{Key, encode};
+use crate::codec::Key;
 use crate::error::Result;
 use crate::row::{Stored, fetch, with_live_row};
 use crate::txn::{self, in_transaction};
 
 impl Cache {
     /// Stores every `(key, value)` pair, in one transaction: all of them or,
-    /// on an error, none. Large values are written to their files before
+    /// on an error, none (with the cache's default time-to-live, if any,
+    /// unless `opts` says otherwise). Large values are written to their files before
     /// the transaction begins. Returns how many pairs were stored.
     ///
     /// ```
@@ -34,10 +35,11 @@ impl Cache {
         items: impl IntoIterator<Item = (K, V)>,
         opts: &SetOptions,
     ) -> Result<u64> {
+        let opts = &*opts.or_ttl(self.inner.default_ttl);
         let mut stored: Vec<(Key, Stored)> = Vec::new();
         let encoded = items.into_iter().try_for_each(|(key, value)| {
-            let key = encode(&key)?;
-            let value = self.store(encode(&value)?)?;
+            let key = self.codec().key(&key)?;
+            let value = self.store(self.codec().value(&value)?)?;
             stored.push((key, value));
             Ok(())
         });
@@ -66,9 +68,10 @@ impl Cache {
     ) -> Result<Vec<Option<V>>> {
         let keys: Vec<Key> = keys
             .into_iter()
-            .map(|k| encode(&k))
+            .map(|k| self.codec().key(&k))
             .collect::<Result<_>>()?;
         let now = now();
+        let codec = self.codec();
         let own = !in_transaction(self.inner.id);
         let fetched = self.with_conn_at(now, |conn| {
             if own {
@@ -78,7 +81,7 @@ impl Cache {
                 .iter()
                 .map(|key| {
                     with_live_row(conn, key, now, |row| {
-                        Ok((row.get::<_, i64>(0)?, fetch::<V>(row, 1)?))
+                        Ok((row.get::<_, i64>(0)?, fetch::<V>(codec, row, 1)?))
                     })
                     .map_err(|e| e.with_key(key))
                 })
@@ -108,7 +111,7 @@ impl Cache {
     pub fn delete_many<K: Serialize>(&self, keys: impl IntoIterator<Item = K>) -> Result<u64> {
         let keys: Vec<Key> = keys
             .into_iter()
-            .map(|k| encode(&k))
+            .map(|k| self.codec().key(&k))
             .collect::<Result<_>>()?;
         self.write(|conn, st| {
             let mut removed = 0;

@@ -67,6 +67,7 @@ pub struct CacheBuilder {
     allow_network_filesystem: bool,
     memo_bytes: Option<usize>,
     default_ttl: Option<Duration>,
+    codec: crate::codec::Codec,
     /// Stored settings to replace by their defaults.
     reset: Vec<String>,
 }
@@ -112,6 +113,32 @@ impl CacheBuilder {
     /// ([`Cache::cull`] still works). Default = 10.
     pub fn cull_limit(mut self, entries: u64) -> Self {
         self.cull_limit = Some(entries);
+        self
+    }
+
+    /// How keys and values are encoded: [`Codec::MessagePack`] (the
+    /// default: native types as python-diskcache's `Disk` stores them,
+    /// MessagePack for the rest) or [`Codec::Json`], python-diskcache's
+    /// `JSONDisk`. The codec is not stored in the directory (python does
+    /// not store its `disk=` either): open a directory with the codec it
+    /// was written with. A zlib level above 9 makes `open` fail.
+    ///
+    /// [`Codec::MessagePack`]: crate::Codec::MessagePack
+    /// [`Codec::Json`]: crate::Codec::Json
+    ///
+    /// ```
+    /// use diskcache_shard::{Cache, Codec};
+    /// use std::collections::BTreeMap;
+    /// let cache = Cache::builder().codec(Codec::Json { level: 6 }).open_temp()?;
+    /// let mut point = BTreeMap::new();
+    /// point.insert("x".to_string(), 1);
+    /// cache.set(&("a", 1), &point)?;
+    /// assert_eq!(cache.get::<BTreeMap<String, i64>>(&("a", 1))?, Some(point));
+    /// assert!(Cache::builder().codec(Codec::Json { level: 10 }).open_temp().is_err());
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn codec(mut self, codec: crate::codec::Codec) -> Self {
+        self.codec = codec;
         self
     }
 
@@ -350,6 +377,7 @@ impl CacheBuilder {
     }
 
     fn open_dir(self, dir: PathBuf) -> Result<Cache> {
+        self.codec.validate()?;
         let known = Settings::default().rows();
         if let Some(key) = self
             .reset
@@ -372,7 +400,11 @@ impl CacheBuilder {
                 return Err(Error::NetworkFilesystem { path: dir, fs_type });
             }
         }
-        Cache::from_builder(dir, self)
+        let codec = self.codec;
+        let cache = Cache::from_builder(dir, self)?;
+        // The handle is new: nobody else has set it.
+        let _ = cache.inner.tunables.codec.set(codec);
+        Ok(cache)
     }
 
     /// The per-operation lock wait. A wait longer than [`FOREVER`] is

@@ -15,6 +15,13 @@ use serde::ser::{self, Impossible, Serialize};
 
 use crate::error::{Error, Result};
 
+/// Serializer methods that refuse their shape.
+macro_rules! compound {
+    ($($name:ident($($arg:ty),*) -> $ret:ty;)*) => {
+        $(fn $name(self, $(_: $arg),*) -> Result<$ret, NotRaw> { Err(NotRaw::Compound) })*
+    };
+}
+
 /// A key as it is stored: one of the four native SQLite types, or a
 /// MessagePack encoding of any other serde type.
 ///
@@ -148,17 +155,182 @@ impl Key {
 /// encoding a `Key` yields the same `Key` (see `Classify`).
 const PACKED_KEY: &str = "$diskcache::PackedKey";
 
+/// The newtype name under which the other keys serialize themselves, so that
+/// a codec that would encode their content (JSON) can tell a stored key
+/// passed back from a value (see `Probe`). Serializers other than ours see
+/// through newtypes, so this changes no encoding.
+const STORED_KEY: &str = "$diskcache::StoredKey";
+
 /// A `Key` serializes to the value it stands for, so it can be passed back
 /// wherever a key is taken: `cache.get(&key)` finds the entry `key` came from.
 impl Serialize for Key {
     fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            Key::Int(i) => s.serialize_i64(*i),
-            Key::Real(r) => s.serialize_f64(*r),
-            Key::Text(t) => s.serialize_str(t),
-            Key::Bytes(b) => s.serialize_bytes(b),
+            Key::Int(i) => s.serialize_newtype_struct(STORED_KEY, i),
+            Key::Real(r) => s.serialize_newtype_struct(STORED_KEY, r),
+            Key::Text(t) => s.serialize_newtype_struct(STORED_KEY, t),
+            Key::Bytes(b) => s.serialize_newtype_struct(STORED_KEY, &Raw(b)),
             Key::Packed(b) => s.serialize_newtype_struct(PACKED_KEY, &Raw(b)),
         }
+    }
+}
+
+/// How a cache encodes keys and values, as python-diskcache's `Disk`
+/// classes do; chosen per cache with
+/// [`CacheBuilder::codec`](crate::CacheBuilder::codec), never stored in
+/// the directory (python does not store its `disk=` either): every handle
+/// on a directory must use the codec it was written with.
+///
+/// ```
+/// use diskcache_shard::{Cache, Codec};
+/// let cache = Cache::builder().codec(Codec::json()).open_temp()?;
+/// cache.set("k", &vec![1.5, 2.0])?;
+/// assert_eq!(cache.get::<Vec<f64>>("k")?, Some(vec![1.5, 2.0]));
+/// assert_eq!(cache.codec(), Codec::Json { level: 1 });
+/// # Ok::<(), diskcache_shard::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Codec {
+    /// python-diskcache's default `Disk` for the four native types (byte
+    /// strings, text, integers, floats: stored as SQLite stores them) and
+    /// MessagePack for every other shape (mode 5, this library only; python
+    /// would pickle those, and the two do not cross).
+    #[default]
+    MessagePack,
+    /// python-diskcache's `JSONDisk(compress_level=level)`: every key and
+    /// every value, of any type, is `zlib.compress(json.dumps(x).encode(),
+    /// level)` stored as bytes (an inline BLOB, or a binary file from
+    /// `disk_min_file_size` bytes). Keys are byte-identical to python's, so
+    /// each language finds the other's entries. Queue keys and tags stay
+    /// native, as in python. `level` is zlib's, 0 to 9.
+    Json {
+        /// The zlib compression level, 0 (none) to 9 (smallest); python's
+        /// default is 1.
+        level: u32,
+    },
+}
+
+impl Codec {
+    /// JSON at python's default compression level, 1.
+    pub const fn json() -> Codec {
+        Codec::Json { level: 1 }
+    }
+
+    /// Refuses a zlib level outside 0 to 9.
+    pub(crate) fn validate(self) -> Result<()> {
+        match self {
+            Codec::Json { level } if level > 9 => Err(Error::invalid(format!(
+                "the zlib compression level must be from 0 to 9, not {level}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Encodes a key. With JSON, a [`Key`] passed back (from iteration, a
+    /// queue, `peekitem`) is taken as it is stored, as with MessagePack.
+    pub(crate) fn key<T: Serialize + ?Sized>(self, value: &T) -> Result<Key> {
+        match self {
+            Codec::MessagePack => encode(value),
+            Codec::Json { level } => match value.serialize(Probe) {
+                Ok(key) => Ok(key),
+                Err(_) => Ok(Key::Bytes(crate::json::encode(value, level)?)),
+            },
+        }
+    }
+
+    /// Encodes a value to store.
+    pub(crate) fn value<T: Serialize + ?Sized>(self, value: &T) -> Result<Key> {
+        match self {
+            Codec::MessagePack => encode(value),
+            Codec::Json { level } => Ok(Key::Bytes(crate::json::encode(value, level)?)),
+        }
+    }
+
+    /// Whether bytes stored raw (an inline BLOB or a binary file) are this
+    /// codec's encoding rather than a byte string.
+    pub(crate) fn bytes_are_encoded(self) -> bool {
+        matches!(self, Codec::Json { .. })
+    }
+
+    /// Decodes a stored key into a `T`: with JSON, a byte-string key is
+    /// the codec's encoding; other keys (queue keys) decode as
+    /// [`Key::decode`] does.
+    pub(crate) fn decode_key<T: DeserializeOwned + 'static>(self, key: &Key) -> Result<T> {
+        match (self, key) {
+            (Codec::Json { .. }, Key::Bytes(b)) => {
+                crate::json::decode(b).map_err(|e| e.with_key(key))
+            }
+            _ => key.decode(),
+        }
+    }
+}
+
+/// Accepts a [`Key`] (by its newtype names) and nothing else.
+struct Probe;
+
+impl ser::Serializer for Probe {
+    type Ok = Key;
+    type Error = NotRaw;
+    type SerializeSeq = Impossible<Key, NotRaw>;
+    type SerializeTuple = Impossible<Key, NotRaw>;
+    type SerializeTupleStruct = Impossible<Key, NotRaw>;
+    type SerializeTupleVariant = Impossible<Key, NotRaw>;
+    type SerializeMap = Impossible<Key, NotRaw>;
+    type SerializeStruct = Impossible<Key, NotRaw>;
+    type SerializeStructVariant = Impossible<Key, NotRaw>;
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<Key, NotRaw> {
+        match name {
+            STORED_KEY | PACKED_KEY => value.serialize(Classify).map(|key| match key {
+                Key::Bytes(b) if name == PACKED_KEY => Key::Packed(b),
+                other => other,
+            }),
+            _ => Err(NotRaw::Compound),
+        }
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<Key, NotRaw> {
+        Err(NotRaw::Compound)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<Key, NotRaw> {
+        Err(NotRaw::Compound)
+    }
+    compound! {
+        serialize_bool(bool) -> Key;
+        serialize_i8(i8) -> Key;
+        serialize_i16(i16) -> Key;
+        serialize_i32(i32) -> Key;
+        serialize_i64(i64) -> Key;
+        serialize_u8(u8) -> Key;
+        serialize_u16(u16) -> Key;
+        serialize_u32(u32) -> Key;
+        serialize_u64(u64) -> Key;
+        serialize_f32(f32) -> Key;
+        serialize_f64(f64) -> Key;
+        serialize_char(char) -> Key;
+        serialize_str(&str) -> Key;
+        serialize_bytes(&[u8]) -> Key;
+        serialize_none() -> Key;
+        serialize_unit() -> Key;
+        serialize_unit_struct(&'static str) -> Key;
+        serialize_unit_variant(&'static str, u32, &'static str) -> Key;
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
     }
 }
 
@@ -264,12 +436,6 @@ impl ser::Error for NotRaw {
 
 /// A serializer that only accepts the native shapes.
 struct Classify;
-
-macro_rules! compound {
-    ($($name:ident($($arg:ty),*) -> $ret:ty;)*) => {
-        $(fn $name(self, $(_: $arg),*) -> Result<$ret, NotRaw> { Err(NotRaw::Compound) })*
-    };
-}
 
 fn int<T: TryInto<i64>>(v: T) -> Result<Key, NotRaw> {
     v.try_into().map(Key::Int).map_err(|_| NotRaw::Compound)

@@ -301,12 +301,14 @@ pub(crate) fn map(dir: &Path, name: &str, expected: u64) -> Result<Option<ValueB
     let Some((file, len)) = open_value(dir, name, Some(expected))? else {
         return Ok(None);
     };
-    if len == 0 {
-        return Ok(Some(ValueBytes::Owned(Vec::new())));
-    }
-    Ok(Some(ValueBytes::Mapped(
-        mmap::map(&file).map_err(|e| Error::io(dir.join(name), e))?,
-    )))
+    let path = dir.join(name);
+    // An empty file cannot be mapped; it keeps its path all the same.
+    let map = if len == 0 {
+        None
+    } else {
+        Some(mmap::map(&file).map_err(|e| Error::io(&path, e))?)
+    };
+    Ok(Some(ValueBytes::Mapped(MappedFile { map, path })))
 }
 
 /// Removes a value file (a missing one is fine), then its folders if they
@@ -410,14 +412,74 @@ pub(crate) fn remove_link(dir: &Path, link: &Path) -> Result<bool> {
 pub enum ValueBytes {
     /// Bytes copied out of the database.
     Owned(Vec<u8>),
-    /// A memory map of the value's file (zero-copy).
-    Mapped(memmap2::Mmap),
+    /// The value's file, memory-mapped (zero-copy).
+    Mapped(MappedFile),
+}
+
+/// A value file, memory-mapped read-only, and its path.
+///
+/// It dereferences to the file's bytes. An empty file has no map (none can
+/// be made of zero bytes) and reads as no bytes.
+#[derive(Debug)]
+pub struct MappedFile {
+    map: Option<memmap2::Mmap>,
+    path: PathBuf,
+}
+
+impl MappedFile {
+    /// The value file's path: the cache directory joined with the file name
+    /// stored in the entry's row.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Deref for MappedFile {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.map {
+            Some(m) => m,
+            None => &[],
+        }
+    }
+}
+
+impl AsRef<[u8]> for MappedFile {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
 }
 
 impl ValueBytes {
-    /// True when the bytes are a memory map of the value file.
+    /// True when the bytes are a memory map of the value file (an empty
+    /// file has nothing to map: false, though [`path`](Self::path) names it).
     pub fn is_mapped(&self) -> bool {
-        matches!(self, ValueBytes::Mapped(_))
+        matches!(self, ValueBytes::Mapped(MappedFile { map: Some(_), .. }))
+    }
+
+    /// The path of the value's file when the value is file-backed (as the
+    /// `name` of the file python-diskcache's `get(key, read=True)` opens);
+    /// `None` for a value held in the database.
+    ///
+    /// The file is the cache's: read it, never write it. It is unlinked when
+    /// the entry is replaced or removed (an open map stays valid).
+    ///
+    /// ```
+    /// let cache = diskcache_shard::Cache::builder().min_file_size(16).open_temp()?;
+    /// cache.set("big", serde_bytes::Bytes::new(&[1u8; 64]))?;
+    /// cache.set("small", serde_bytes::Bytes::new(&[1u8; 4]))?;
+    /// let big = cache.read("big")?.expect("stored");
+    /// let path = big.path().expect("file-backed");
+    /// assert!(path.starts_with(cache.directory()));
+    /// assert_eq!(std::fs::read(path)?, vec![1u8; 64]);
+    /// assert_eq!(cache.read("small")?.expect("stored").path(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            ValueBytes::Owned(_) => None,
+            ValueBytes::Mapped(file) => Some(file.path()),
+        }
     }
 
     /// The bytes as an owned vector (copies a mapped file).

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cache::{Cache, Entry, SetOptions, now, to_system_time};
-use crate::codec::{Key, encode};
+use crate::codec::{Codec, Key};
 use crate::error::{Error, Result};
 use crate::files::{self, ValueBytes};
 use crate::memo::{KeyRef, Memoed};
@@ -28,6 +28,48 @@ use crate::txn::{TxnState, in_transaction};
 const READ_FLUSH_WAIT: Duration = Duration::from_millis(2);
 
 impl Cache {
+    /// The codec this handle encodes keys and values with (see
+    /// [`CacheBuilder::codec`](crate::CacheBuilder::codec)).
+    pub fn codec(&self) -> Codec {
+        self.inner.tunables.codec.get().copied().unwrap_or_default()
+    }
+
+    /// `key` as this cache stores it: what `get(key)` looks up. With
+    /// [`Codec::Json`] every key becomes the zlib-compressed JSON bytes
+    /// python's `JSONDisk` makes; a [`Key`] stays as it is.
+    ///
+    /// ```
+    /// use diskcache_shard::{Cache, Codec, Key};
+    /// let plain = Cache::builder().open_temp()?;
+    /// assert_eq!(plain.encode_key("k")?, Key::Text("k".into()));
+    /// let json = Cache::builder().codec(Codec::json()).open_temp()?;
+    /// // zlib.compress(b'"k"', 1)
+    /// let python = b"x\x01S\xcaV\x02\x00\x01a\x00\xb0".to_vec();
+    /// assert_eq!(json.encode_key("k")?, Key::Bytes(python));
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn encode_key<K: Serialize + ?Sized>(&self, key: &K) -> Result<Key> {
+        self.codec().key(key)
+    }
+
+    /// Decodes a stored key (from iteration, [`peekitem`](Cache::peekitem)
+    /// or a queue) into a `T` with this cache's codec: with
+    /// [`Codec::Json`], a byte-string key is JSON; any other key decodes as
+    /// [`Key::decode`] does.
+    ///
+    /// ```
+    /// use diskcache_shard::{Cache, Codec};
+    /// let cache = Cache::builder().codec(Codec::json()).open_temp()?;
+    /// cache.set(&vec![1, 2], &"v")?;
+    /// let key = cache.keys().next().expect("one key")?;
+    /// assert_eq!(cache.decode_key::<Vec<i64>>(&key)?, vec![1, 2]);
+    /// assert_eq!(cache.get::<String>(&key)?.as_deref(), Some("v"));
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn decode_key<T: DeserializeOwned + 'static>(&self, key: &Key) -> Result<T> {
+        self.codec().decode_key(key)
+    }
+
     /// Stores `value` under `key`, replacing any previous value.
     ///
     /// serde hands a `Vec<u8>` or `[u8]` over one byte at a time; for byte
@@ -59,8 +101,8 @@ impl Cache {
         value: &V,
         opts: &SetOptions,
     ) -> Result<()> {
-        let key = encode(key)?;
-        let stored = self.store(encode(value)?)?;
+        let key = self.codec().key(key)?;
+        let stored = self.store(self.codec().value(value)?)?;
         self.set_stored(&key, stored, &opts.or_ttl(self.inner.default_ttl))
     }
 
@@ -82,7 +124,7 @@ impl Cache {
         reader: &mut dyn Read,
         opts: &SetOptions,
     ) -> Result<u64> {
-        let key = encode(key)?;
+        let key = self.codec().key(key)?;
         let durable = self.inner.settings.sqlite_synchronous == Synchronous::Full;
         let (name, size) = files::write_new(&self.inner.dir, reader, durable)?;
         let opts = opts.or_ttl(self.inner.default_ttl);
@@ -147,8 +189,8 @@ impl Cache {
         value: &V,
         opts: &SetOptions,
     ) -> Result<bool> {
-        let key = encode(key)?;
-        let stored = self.store(encode(value)?)?;
+        let key = self.codec().key(key)?;
+        let stored = self.store(self.codec().value(value)?)?;
         let opts = &*opts.or_ttl(self.inner.default_ttl);
         let result = self.write(|conn, st| {
             st.memo.key(&key);
@@ -218,7 +260,7 @@ impl Cache {
         &self,
         key: &(impl Serialize + ?Sized),
     ) -> Result<Option<Entry<V>>> {
-        let key = encode(key)?;
+        let key = self.codec().key(key)?;
         let now = now();
         let memo_key = (self.inner.memo.enabled() && !in_transaction(self.inner.id))
             .then(|| KeyRef::of(&key))
@@ -227,15 +269,17 @@ impl Cache {
             let generation = self.inner.conns.generation();
             let memo = &self.inner.memo;
             let before = match &memo_key {
-                Some(mk) => match memo.get(generation, *mk, |m| remembered::<V>(m, now)) {
-                    Ok(hit) => return hit,
-                    Err(now) => now,
-                },
+                Some(mk) => {
+                    match memo.get(generation, *mk, |m| remembered::<V>(self.codec(), m, now)) {
+                        Ok(hit) => return hit,
+                        Err(now) => now,
+                    }
+                }
                 None => None,
             };
             let read = with_live_row(conn, &key, now, |row| {
                 let rowid: i64 = row.get(0)?;
-                let fetched = fetch::<V>(row, 1)?;
+                let fetched = fetch::<V>(self.codec(), row, 1)?;
                 let expire = row::time(row, 5)?;
                 let tag = match row.get_ref(6)? {
                     ValueRef::Null => None,
@@ -295,7 +339,7 @@ impl Cache {
                 &name,
                 Some(u64::try_from(size).unwrap_or(u64::MAX)),
             )? {
-                Some(bytes) => Ok(Some(decode_file(mode, bytes)?)),
+                Some(bytes) => Ok(Some(decode_file(self.codec(), mode, bytes)?)),
                 None => Ok(None),
             },
         }
@@ -354,7 +398,7 @@ impl Cache {
     /// leaves an existing map valid. A process outside the cache that
     /// truncates the file while it is mapped makes access fault.
     pub fn read(&self, key: &(impl Serialize + ?Sized)) -> Result<Option<ValueBytes>> {
-        let key = encode(key)?;
+        let key = self.codec().key(key)?;
         let now = now();
         let found = self.with_conn_at(now, |conn| {
             with_live_row(conn, &key, now, |row| {
@@ -389,7 +433,7 @@ impl Cache {
 
     /// Whether `key` is present and not expired.
     pub fn contains(&self, key: &(impl Serialize + ?Sized)) -> Result<bool> {
-        let key = encode(key)?;
+        let key = self.codec().key(key)?;
         let now = now();
         self.with_conn_at(now, |conn| {
             let (k, raw) = key.to_sql();
@@ -404,7 +448,7 @@ impl Cache {
     /// Sets a new expiry on a present entry (`None`: never expires).
     /// Returns whether the entry was present.
     pub fn touch(&self, key: &(impl Serialize + ?Sized), expire: Option<Duration>) -> Result<bool> {
-        let key = encode(key)?;
+        let key = self.codec().key(key)?;
         self.write(|conn, st| {
             st.memo.key(&key);
             let now = now();
@@ -423,7 +467,7 @@ impl Cache {
 
     /// Removes `key`. Returns whether it was present (and not expired).
     pub fn delete(&self, key: &(impl Serialize + ?Sized)) -> Result<bool> {
-        let key = encode(key)?;
+        let key = self.codec().key(key)?;
         self.write(|conn, st| Self::delete_in(conn, st, &key))
     }
 
@@ -459,21 +503,57 @@ impl Cache {
         &self,
         key: &(impl Serialize + ?Sized),
     ) -> Result<Option<V>> {
-        let key = encode(key)?;
+        Ok(self.pop_entry(key)?.map(|entry| entry.value))
+    }
+
+    /// [`pop`](Cache::pop) that also returns the entry's expiry time and
+    /// tag (python-diskcache's `pop(key, expire_time=True, tag=True)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskcache_shard::{Cache, Key, SetOptions};
+    /// let cache = Cache::builder().open_temp()?;
+    /// cache.set_with("k", "v", &SetOptions::new().expire(Duration::from_secs(60)).tag("t"))?;
+    /// let entry = cache.pop_entry::<String>("k")?.expect("present");
+    /// assert_eq!(entry.value, "v");
+    /// assert!(entry.expire_time.is_some());
+    /// assert_eq!(entry.tag, Some(Key::Text("t".into())));
+    /// assert!(cache.pop_entry::<String>("k")?.is_none());
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn pop_entry<V: DeserializeOwned + 'static>(
+        &self,
+        key: &(impl Serialize + ?Sized),
+    ) -> Result<Option<Entry<V>>> {
+        let key = self.codec().key(key)?;
         self.write(|conn, st| {
             st.memo.key(&key);
             let found = with_live_row(conn, &key, now(), |row| {
-                let value = fetch::<V>(row, 1)
+                let value = fetch::<V>(self.codec(), row, 1)
                     .and_then(|fetched| self.finish(fetched))
                     .map_err(|e| e.with_key(&key))?;
-                Ok((row.get::<_, i64>(0)?, row::file_name(row, 2)?, value))
+                let tag = match row.get_ref(6)? {
+                    ValueRef::Null => None,
+                    v => Some(Key::from_sql(v, true)?),
+                };
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row::file_name(row, 2)?,
+                    value,
+                    row::time(row, 5)?,
+                    tag,
+                ))
             })?;
-            let Some((rowid, file, value)) = found else {
+            let Some((rowid, file, value, expire, tag)) = found else {
                 return Ok(None);
             };
             conn.prepare_cached(DELETE_ROW)?.execute([rowid])?;
             st.obsolete.extend(file);
-            Ok(value)
+            Ok(value.map(|value| Entry {
+                value,
+                expire_time: to_system_time(expire),
+                tag,
+            }))
         })
     }
 
@@ -496,7 +576,15 @@ impl Cache {
         delta: i64,
         default: Option<i64>,
     ) -> Result<i64> {
-        let key = encode(key)?;
+        let codec = self.codec();
+        let key = codec.key(key)?;
+        // With JSON the counter is stored as python's JSONDisk stores an int.
+        let stored_value = |v: i64| -> Result<Value> {
+            Ok(match codec {
+                Codec::MessagePack => Value::Integer(v),
+                _ => Value::Blob(crate::json::encode(&v, codec_level(codec))?),
+            })
+        };
         self.write(|conn, st| {
             st.memo.key(&key);
             let now = now();
@@ -515,6 +603,11 @@ impl Cache {
                     } else {
                         match (row.get::<_, i64>(3)?, row.get_ref(4)?) {
                             (MODE_RAW, ValueRef::Integer(i)) => Ok((rowid, i)),
+                            (MODE_RAW, ValueRef::Blob(b)) if codec.bytes_are_encoded() => {
+                                Ok((rowid, crate::json::decode::<i64>(b).map_err(|_| {
+                                    Error::mismatch("incr on a value that is not an integer")
+                                })?))
+                            }
                             _ => return Err(Error::mismatch("incr on a value that is not an integer")),
                         }
                     }
@@ -531,12 +624,12 @@ impl Cache {
                         _ => "",
                     };
                     let sql = format!("UPDATE Cache SET store_time = ?1, value = ?2{access} WHERE rowid = ?3");
-                    conn.prepare_cached(&sql)?.execute(params![now, value, rowid])?;
+                    conn.prepare_cached(&sql)?.execute(params![now, stored_value(value)?, rowid])?;
                     Ok(value)
                 }
                 Err(existing) => {
                     let value = default.ok_or(Error::NotFound)?.checked_add(delta).ok_or(Error::Overflow)?;
-                    let stored = raw_stored(Value::Integer(value));
+                    let stored = raw_stored(stored_value(value)?);
                     let put = Put { now, opts: &SetOptions::default(), stored: &stored };
                     self.put_row(conn, st, &key, existing, &put)?;
                     Ok(value)
@@ -575,15 +668,27 @@ impl Cache {
     }
 }
 
+/// The zlib level of a JSON codec.
+fn codec_level(codec: Codec) -> u32 {
+    match codec {
+        Codec::Json { level } => level,
+        _ => 1,
+    }
+}
+
 /// A row as a lookup returns it: rowid, value, expiry time, tag.
 type Row<V> = (i64, Fetched<V>, Option<f64>, Option<Key>);
 
 /// A row read from the memo: `None` when it has expired since.
-fn remembered<V: DeserializeOwned + 'static>(m: &Memoed, now: f64) -> Result<Option<Row<V>>> {
+fn remembered<V: DeserializeOwned + 'static>(
+    codec: Codec,
+    m: &Memoed,
+    now: f64,
+) -> Result<Option<Row<V>>> {
     if m.expire.is_some_and(|t| t <= now) {
         return Ok(None);
     }
-    let value = decode_inline(m.mode, ValueRef::from(&m.value))?;
+    let value = decode_inline(codec, m.mode, ValueRef::from(&m.value))?;
     Ok(Some((
         m.rowid,
         Fetched::Ready(value),

@@ -10,8 +10,8 @@ use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::cache::{Cache, SetOptions, now};
-use crate::codec::{Key, encode};
+use crate::cache::{Cache, Entry, SetOptions, now, to_system_time};
+use crate::codec::Key;
 use crate::error::{Error, Result};
 use crate::row::{DELETE_ROW, Put, fetch};
 use crate::txn::TxnState;
@@ -67,7 +67,7 @@ pub(crate) fn number(key: &Key) -> Result<i64> {
     }
 }
 
-pub(crate) const COLUMNS: &str = "rowid, key, raw, expire_time, mode, filename, value, size";
+pub(crate) const COLUMNS: &str = "rowid, key, raw, expire_time, mode, filename, value, size, tag";
 
 /// A row met while walking a queue.
 pub(crate) struct QueueRow<V> {
@@ -77,6 +77,8 @@ pub(crate) struct QueueRow<V> {
     pub(crate) file: Option<String>,
     /// The value; `None` when expired or its file vanished.
     pub(crate) value: Option<V>,
+    /// The tag, if any.
+    pub(crate) tag: Option<Key>,
 }
 
 /// Reads a queue row.
@@ -89,10 +91,14 @@ pub(crate) fn queue_row<V: DeserializeOwned + 'static>(
     let key = Key::from_sql(row.get_ref(1)?, raw)?;
     let expire = crate::row::time(row, 3)?;
     let file = crate::row::file_name(row, 5)?;
+    let tag = match row.get_ref(8)? {
+        rusqlite::types::ValueRef::Null => None,
+        v => Some(Key::from_sql(v, true)?),
+    };
     let value = if expire.is_some_and(|t| t < now()) {
         None
     } else {
-        fetch::<V>(row, 4)
+        fetch::<V>(cache.codec(), row, 4)
             .and_then(|fetched| cache.finish(fetched))
             .map_err(|e| e.with_key(&key))?
     };
@@ -102,6 +108,7 @@ pub(crate) fn queue_row<V: DeserializeOwned + 'static>(
         expire,
         file,
         value,
+        tag,
     })
 }
 
@@ -138,7 +145,7 @@ impl Cache {
         side: Side,
         opts: &SetOptions,
     ) -> Result<Key> {
-        let stored = self.store(encode(value)?)?;
+        let stored = self.store(self.codec().value(value)?)?;
         let (low, high) = bounds(prefix);
         let select = format!(
             "SELECT key, raw FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key {} LIMIT 1",
@@ -216,6 +223,33 @@ impl Cache {
         prefix: Option<&str>,
         side: Side,
     ) -> Result<Option<(Key, V)>> {
+        Ok(self
+            .take_from_queue(prefix, side, true)?
+            .map(|(k, e)| (k, e.value)))
+    }
+
+    /// [`pull`](Cache::pull) that also returns the item's expiry time and
+    /// tag (python-diskcache's `pull(expire_time=True, tag=True)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskcache_shard::{Cache, Key, SetOptions, Side};
+    /// let cache = Cache::builder().open_temp()?;
+    /// let opts = SetOptions::new().expire(Duration::from_secs(60)).tag("batch");
+    /// cache.push_with(&"job", None, Side::Back, &opts)?;
+    /// let (key, entry) = cache.pull_entry::<String>(None, Side::Front)?.expect("queued");
+    /// assert_eq!(key, Key::Int(500_000_000_000_000));
+    /// assert_eq!(entry.value, "job");
+    /// assert!(entry.expire_time.is_some());
+    /// assert_eq!(entry.tag, Some(Key::Text("batch".into())));
+    /// assert!(cache.pull_entry::<String>(None, Side::Front)?.is_none());
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn pull_entry<V: DeserializeOwned + 'static>(
+        &self,
+        prefix: Option<&str>,
+        side: Side,
+    ) -> Result<Option<(Key, Entry<V>)>> {
         self.take_from_queue(prefix, side, true)
     }
 
@@ -228,6 +262,29 @@ impl Cache {
         prefix: Option<&str>,
         side: Side,
     ) -> Result<Option<(Key, V)>> {
+        Ok(self
+            .take_from_queue(prefix, side, false)?
+            .map(|(k, e)| (k, e.value)))
+    }
+
+    /// [`peek`](Cache::peek) that also returns the item's expiry time and
+    /// tag (python-diskcache's `peek(expire_time=True, tag=True)`).
+    ///
+    /// ```
+    /// use diskcache_shard::{Cache, Key, SetOptions, Side};
+    /// let cache = Cache::builder().open_temp()?;
+    /// cache.push_with(&1, Some("q"), Side::Back, &SetOptions::new().tag(7))?;
+    /// let (_, entry) = cache.peek_entry::<i64>(Some("q"), Side::Back)?.expect("queued");
+    /// assert_eq!((entry.value, entry.expire_time, entry.tag), (1, None, Some(Key::Int(7))));
+    /// // Peeking leaves the item in place.
+    /// assert!(cache.peek_entry::<i64>(Some("q"), Side::Back)?.is_some());
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn peek_entry<V: DeserializeOwned + 'static>(
+        &self,
+        prefix: Option<&str>,
+        side: Side,
+    ) -> Result<Option<(Key, Entry<V>)>> {
         self.take_from_queue(prefix, side, false)
     }
 
@@ -236,7 +293,7 @@ impl Cache {
         prefix: Option<&str>,
         side: Side,
         remove: bool,
-    ) -> Result<Option<(Key, V)>> {
+    ) -> Result<Option<(Key, Entry<V>)>> {
         let (low, high) = bounds(prefix);
         let select = format!(
             "SELECT {COLUMNS} FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key {} LIMIT 1",
@@ -261,6 +318,31 @@ impl Cache {
     /// # Ok::<(), diskcache_shard::Error>(())
     /// ```
     pub fn peekitem<V: DeserializeOwned + 'static>(&self, last: bool) -> Result<Option<(Key, V)>> {
+        Ok(self.peekitem_entry(last)?.map(|(k, e)| (k, e.value)))
+    }
+
+    /// [`peekitem`](Cache::peekitem) that also returns the entry's expiry
+    /// time and tag (python-diskcache's `peekitem(expire_time=True,
+    /// tag=True)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskcache_shard::{Cache, Key, SetOptions};
+    /// let cache = Cache::builder().open_temp()?;
+    /// cache.set("a", &1)?;
+    /// cache.set_with("b", &2, &SetOptions::new().expire(Duration::from_secs(60)).tag("t"))?;
+    /// let (key, entry) = cache.peekitem_entry::<i64>(true)?.expect("present");
+    /// assert_eq!((key, entry.value), (Key::Text("b".into()), 2));
+    /// assert!(entry.expire_time.is_some());
+    /// assert_eq!(entry.tag, Some(Key::Text("t".into())));
+    /// let (_, first) = cache.peekitem_entry::<i64>(false)?.expect("present");
+    /// assert_eq!((first.value, first.expire_time, first.tag), (1, None, None));
+    /// # Ok::<(), diskcache_shard::Error>(())
+    /// ```
+    pub fn peekitem_entry<V: DeserializeOwned + 'static>(
+        &self,
+        last: bool,
+    ) -> Result<Option<(Key, Entry<V>)>> {
         let select = format!(
             "SELECT {COLUMNS} FROM Cache ORDER BY rowid {} LIMIT 1",
             if last { "DESC" } else { "ASC" }
@@ -278,7 +360,7 @@ impl Cache {
         select: &str,
         args: &[&dyn rusqlite::ToSql],
         remove: bool,
-    ) -> Result<Option<(Key, V)>> {
+    ) -> Result<Option<(Key, Entry<V>)>> {
         // Changes nothing but the rows it deletes.
         st.memo.none();
         loop {
@@ -293,17 +375,23 @@ impl Cache {
                 expire,
                 file,
                 value,
+                tag,
             } = queue_row::<V>(self, row)?;
             drop(rows);
             let live = expire.is_none_or(|t| t >= now());
+            let entry = |value| Entry {
+                value,
+                expire_time: to_system_time(expire),
+                tag,
+            };
             if live && !remove && value.is_some() {
-                return Ok(value.map(|v| (key, v)));
+                return Ok(value.map(|v| (key, entry(v))));
             }
             conn.prepare_cached(DELETE_ROW)?.execute([rowid])?;
             st.memo.row(rowid);
             st.obsolete.extend(file);
             if let (true, Some(v)) = (live, value) {
-                return Ok(Some((key, v)));
+                return Ok(Some((key, entry(v))));
             }
         }
     }

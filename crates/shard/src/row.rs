@@ -6,7 +6,7 @@ use rusqlite::{Connection, Row, params};
 use serde::de::DeserializeOwned;
 
 use crate::cache::{Cache, SetOptions};
-use crate::codec::{Key, decode_owned_bytes, decode_raw, unpack};
+use crate::codec::{Codec, Key, decode_owned_bytes, decode_raw, unpack};
 use crate::error::{Error, Result};
 use crate::files;
 use crate::settings::Synchronous;
@@ -114,7 +114,11 @@ pub(crate) fn time(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<f64>> {
 }
 
 /// Decodes the value columns `(mode, filename, value, size)` starting at `at`.
-pub(crate) fn fetch<V: DeserializeOwned + 'static>(row: &Row<'_>, at: usize) -> Result<Fetched<V>> {
+pub(crate) fn fetch<V: DeserializeOwned + 'static>(
+    codec: Codec,
+    row: &Row<'_>,
+    at: usize,
+) -> Result<Fetched<V>> {
     let mode: i64 = row.get(at)?;
     let filename = file_name(row, at + 1)?;
     if let Some(name) = filename {
@@ -128,11 +132,23 @@ pub(crate) fn fetch<V: DeserializeOwned + 'static>(row: &Row<'_>, at: usize) -> 
             other => Err(Error::corrupt(format!("unknown value mode {other}"))),
         };
     }
-    decode_inline(mode, row.get_ref(at + 2)?).map(Fetched::Ready)
+    decode_inline(codec, mode, row.get_ref(at + 2)?).map(Fetched::Ready)
 }
 
 /// Decodes a value kept in the `value` column under `mode`.
 pub(crate) fn decode_inline<V: DeserializeOwned + 'static>(
+    codec: Codec,
+    mode: i64,
+    value: ValueRef<'_>,
+) -> Result<V> {
+    match (mode, value) {
+        (MODE_RAW, ValueRef::Blob(b)) if codec.bytes_are_encoded() => crate::json::decode(b),
+        _ => decode_inline_native(mode, value),
+    }
+}
+
+/// Decodes a value kept in the `value` column, bytes as bytes.
+fn decode_inline_native<V: DeserializeOwned + 'static>(
     mode: i64,
     value: ValueRef<'_>,
 ) -> Result<V> {
@@ -164,8 +180,13 @@ pub(crate) fn with_live_row<T>(
 }
 
 /// Decodes the bytes of a value file.
-pub(crate) fn decode_file<V: DeserializeOwned + 'static>(mode: i64, bytes: Vec<u8>) -> Result<V> {
+pub(crate) fn decode_file<V: DeserializeOwned + 'static>(
+    codec: Codec,
+    mode: i64,
+    bytes: Vec<u8>,
+) -> Result<V> {
     match mode {
+        MODE_BINARY if codec.bytes_are_encoded() => crate::json::decode(&bytes),
         MODE_BINARY => decode_owned_bytes(bytes),
         MODE_TEXT => decode_raw(ValueRef::Text(&bytes)),
         MODE_PACKED => unpack(&bytes),

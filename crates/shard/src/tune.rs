@@ -31,6 +31,8 @@ pub(crate) struct Tunables {
     min_file: AtomicU64,
     statistics: AtomicBool,
     pub(crate) tag_index: AtomicBool,
+    /// The codec chosen at open (set once, right after the handle is made).
+    pub(crate) codec: std::sync::OnceLock<crate::codec::Codec>,
     /// When (seconds since the epoch, as `f64` bits) they were last read.
     read_at: AtomicU64,
 }
@@ -43,6 +45,7 @@ impl Tunables {
             min_file: AtomicU64::new(settings.disk_min_file_size),
             statistics: AtomicBool::new(settings.statistics),
             tag_index: AtomicBool::new(settings.tag_index),
+            codec: std::sync::OnceLock::new(),
             read_at: AtomicU64::new(now().to_bits()),
         }
     }

@@ -17,6 +17,24 @@ pub const SCRIPT: &str = concat!(
 
 /// The venv's python with diskcache 5.6 installed, or None without python3.
 pub fn python() -> Result<Option<PathBuf>, Box<dyn std::error::Error>> {
+    python_with(
+        "pyvenv-diskcache",
+        "diskcache>=5.6,<5.7",
+        "diskcache",
+        "5.6",
+    )
+}
+
+/// The python of a venv in Cargo's target directory named `venv` with
+/// `pip_spec` installed (made on first use), checked by importing `module`
+/// and finding its version to start with `version`; None without python3.
+#[allow(dead_code)]
+pub fn python_with(
+    venv: &str,
+    pip_spec: &str,
+    module: &str,
+    version: &str,
+) -> Result<Option<PathBuf>, Box<dyn std::error::Error>> {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if Command::new("python3").arg("--version").output().is_err() {
@@ -25,13 +43,11 @@ pub fn python() -> Result<Option<PathBuf>, Box<dyn std::error::Error>> {
         );
         return Ok(None);
     }
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyvenv-diskcache");
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(venv);
     let py = venv.join("bin").join("python");
+    let check = format!("import {module}; assert {module}.__version__.startswith('{version}')");
     let ready = Command::new(&py)
-        .args([
-            "-c",
-            "import diskcache; assert diskcache.__version__.startswith('5.6')",
-        ])
+        .args(["-c", &check])
         .status()
         .is_ok_and(|s| s.success());
     if !ready {
@@ -45,9 +61,9 @@ pub fn python() -> Result<Option<PathBuf>, Box<dyn std::error::Error>> {
             .status()?;
         assert!(made.success(), "python3 -m venv failed");
         let pip = Command::new(building.join("bin").join("python"))
-            .args(["-m", "pip", "install", "--quiet", "diskcache>=5.6,<5.7"])
+            .args(["-m", "pip", "install", "--quiet", pip_spec])
             .status()?;
-        assert!(pip.success(), "pip install diskcache failed");
+        assert!(pip.success(), "pip install {pip_spec} failed");
         if std::fs::rename(&building, &venv).is_err() {
             std::fs::remove_dir_all(&building)?;
         }
