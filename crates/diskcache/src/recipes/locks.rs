@@ -1,5 +1,8 @@
 //! Cross-process synchronization: [`Lock`], [`RLock`] and
-//! [`BoundedSemaphore`], each kept in one cache entry, with RAII guards.
+//! [`BoundedSemaphore`], each kept in one cache entry, with RAII guards
+//! that own what they hold (`Send + 'static`: a guard can move to another
+//! thread). Each primitive is a cache handle and a name, cheap to clone;
+//! clones are the same lock.
 //!
 //! Waiting polls the entry every millisecond (as python-diskcache does).
 //! Each primitive takes an optional expiry: a holder that crashes without
@@ -92,15 +95,34 @@ pub trait Hold {
 
 /// One hold of a [`Lock`], [`RLock`] or [`BoundedSemaphore`]; given back
 /// when dropped, or by [`release`](Guard::release), which reports failure.
+///
+/// A guard owns a clone of what it holds (a cache handle and a name), so it
+/// borrows nothing: it is `Send + 'static` and can be returned, stored or
+/// moved into another thread, which gives the hold back when done.
+///
+/// ```
+/// use diskcache::Cache;
+/// use diskcache::recipes::Lock;
+/// let cache = Cache::builder().open_temp()?;
+/// let lock = Lock::new(cache, "rebuild");
+/// let guard = lock.acquire()?;
+/// let worker = std::thread::spawn(move || {
+///     // … the work the lock protects …
+///     guard.release()
+/// });
+/// worker.join().map_err(|_| diskcache::Error::NotFound)??;
+/// assert!(!lock.locked()?);
+/// # Ok::<(), diskcache::Error>(())
+/// ```
 #[must_use = "the hold is given back when the guard is dropped"]
-pub struct Guard<'a, H: Hold> {
-    holder: &'a H,
+pub struct Guard<H: Hold> {
+    holder: H,
     token: H::Token,
     released: bool,
 }
 
-impl<'a, H: Hold> Guard<'a, H> {
-    fn new(holder: &'a H, token: H::Token) -> Self {
+impl<H: Hold> Guard<H> {
+    fn new(holder: H, token: H::Token) -> Self {
         Guard {
             holder,
             token,
@@ -109,23 +131,50 @@ impl<'a, H: Hold> Guard<'a, H> {
     }
 
     /// Gives the hold back now, reporting whether it was still held.
+    ///
+    /// ```
+    /// use diskcache::{Cache, Error};
+    /// use diskcache::recipes::Lock;
+    /// use std::time::Duration;
+    /// let cache = Cache::builder().open_temp()?;
+    /// let lock = Lock::new(cache, "short").expire(Duration::from_millis(10));
+    /// let guard = lock.acquire()?;
+    /// std::thread::sleep(Duration::from_millis(50));
+    /// // The hold expired: releasing reports it.
+    /// assert!(matches!(guard.release(), Err(Error::NotHeld { .. })));
+    /// # Ok::<(), diskcache::Error>(())
+    /// ```
     pub fn release(mut self) -> Result<()> {
         self.released = true;
         self.holder.give_back(&self.token)
     }
+
+    /// What this guard holds a hold of.
+    ///
+    /// ```
+    /// use diskcache::Cache;
+    /// use diskcache::recipes::Lock;
+    /// let cache = Cache::builder().open_temp()?;
+    /// let guard = Lock::new(cache, "held").acquire()?;
+    /// assert!(guard.holder().locked()?);
+    /// # Ok::<(), diskcache::Error>(())
+    /// ```
+    pub fn holder(&self) -> &H {
+        &self.holder
+    }
 }
 
 /// What is held, and whether it was given back.
-impl<H: Hold + std::fmt::Debug> std::fmt::Debug for Guard<'_, H> {
+impl<H: Hold + std::fmt::Debug> std::fmt::Debug for Guard<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Guard")
-            .field("of", self.holder)
+            .field("of", &self.holder)
             .field("released", &self.released)
             .finish_non_exhaustive()
     }
 }
 
-impl<H: Hold> Drop for Guard<'_, H> {
+impl<H: Hold> Drop for Guard<H> {
     fn drop(&mut self) {
         if !self.released {
             let _ = self.holder.give_back(&self.token);
@@ -134,14 +183,15 @@ impl<H: Hold> Drop for Guard<'_, H> {
 }
 
 /// Holds a [`Lock`].
-pub type LockGuard<'a, S> = Guard<'a, Lock<S>>;
+pub type LockGuard<S> = Guard<Lock<S>>;
 /// One hold of an [`RLock`].
-pub type RLockGuard<'a, S> = Guard<'a, RLock<S>>;
+pub type RLockGuard<S> = Guard<RLock<S>>;
 /// One permit of a [`BoundedSemaphore`].
-pub type SemaphoreGuard<'a, S> = Guard<'a, BoundedSemaphore<S>>;
+pub type SemaphoreGuard<S> = Guard<BoundedSemaphore<S>>;
 
 /// A mutual-exclusion lock shared by every thread and process that uses
-/// the same cache and name.
+/// the same cache and name. Cloning it is cheap (a cache handle and a
+/// name); each [`LockGuard`] owns a clone.
 ///
 /// ```
 /// use diskcache::Cache;
@@ -158,6 +208,7 @@ pub type SemaphoreGuard<'a, S> = Guard<'a, BoundedSemaphore<S>>;
 /// assert!(!lock.locked()?);
 /// # Ok::<(), diskcache::Error>(())
 /// ```
+#[derive(Clone)]
 pub struct Lock<S: DiskCache> {
     store: S,
     key: Key,
@@ -193,25 +244,25 @@ impl<S: DiskCache> Lock<S> {
     }
 
     /// Takes the lock if it is free.
-    pub fn try_acquire(&self) -> Result<Option<LockGuard<'_, S>>> {
+    pub fn try_acquire(&self) -> Result<Option<LockGuard<S>>> {
         let token = token();
         if self
             .store
             .add_with(&self.key, &token, &options(self.expire))?
         {
-            Ok(Some(Guard::new(self, token)))
+            Ok(Some(Guard::new(self.clone(), token)))
         } else {
             Ok(None)
         }
     }
 
     /// Takes the lock, waiting as long as it takes.
-    pub fn acquire(&self) -> Result<LockGuard<'_, S>> {
+    pub fn acquire(&self) -> Result<LockGuard<S>> {
         poll(&self.key, None, || self.try_acquire())
     }
 
     /// Takes the lock, waiting at most `timeout` ([`Error::WaitTimeout`]).
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_, S>> {
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<S>> {
         poll(&self.key, Some(timeout), || self.try_acquire())
     }
 
@@ -257,6 +308,7 @@ impl<S: DiskCache> Hold for Lock<S> {
 /// assert!(!lock.locked()?);
 /// # Ok::<(), diskcache::Error>(())
 /// ```
+#[derive(Clone)]
 pub struct RLock<S: DiskCache> {
     store: S,
     key: Key,
@@ -292,13 +344,13 @@ impl<S: DiskCache> RLock<S> {
     }
 
     /// Takes the lock (again) if it is free or this thread's.
-    pub fn try_acquire(&self) -> Result<Option<RLockGuard<'_, S>>> {
-        let taken = self.try_take()?;
-        Ok(taken.then(|| Guard::new(self, ())))
+    pub fn try_acquire(&self) -> Result<Option<RLockGuard<S>>> {
+        let me = owner();
+        let taken = self.try_take(&me)?;
+        Ok(taken.then(|| Guard::new(self.clone(), me)))
     }
 
-    fn try_take(&self) -> Result<bool> {
-        let me = owner();
+    fn try_take(&self, me: &str) -> Result<bool> {
         self.store.transact_on(&self.key, || {
             let count = match self.store.get_entry::<(String, u64)>(&self.key)? {
                 None => 0,
@@ -306,18 +358,18 @@ impl<S: DiskCache> RLock<S> {
                 Some(_) => return Ok(false),
             };
             self.store
-                .set_with(&self.key, &(me.as_str(), count + 1), &options(self.expire))?;
+                .set_with(&self.key, &(me, count + 1), &options(self.expire))?;
             Ok(true)
         })
     }
 
     /// Takes the lock (again, if this thread holds it), waiting as needed.
-    pub fn acquire(&self) -> Result<RLockGuard<'_, S>> {
+    pub fn acquire(&self) -> Result<RLockGuard<S>> {
         poll(&self.key, None, || self.try_acquire())
     }
 
     /// Takes the lock, waiting at most `timeout`.
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_, S>> {
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<RLockGuard<S>> {
         poll(&self.key, Some(timeout), || self.try_acquire())
     }
 
@@ -328,13 +380,14 @@ impl<S: DiskCache> RLock<S> {
 }
 
 impl<S: DiskCache> Hold for RLock<S> {
-    type Token = ();
+    /// The thread that took the hold (a guard moved to another thread
+    /// gives back its taker's hold).
+    type Token = String;
 
-    fn give_back(&self, _: &()) -> Result<()> {
-        let me = owner();
+    fn give_back(&self, me: &String) -> Result<()> {
         self.store.transact_on(&self.key, || {
             match self.store.get_entry::<(String, u64)>(&self.key)? {
-                Some(e) if e.value.0 == me && e.value.1 > 1 => {
+                Some(e) if &e.value.0 == me && e.value.1 > 1 => {
                     self.store.set_with(
                         &self.key,
                         &(me.as_str(), e.value.1 - 1),
@@ -342,7 +395,7 @@ impl<S: DiskCache> Hold for RLock<S> {
                     )?;
                     Ok(())
                 }
-                Some(e) if e.value.0 == me => {
+                Some(e) if &e.value.0 == me => {
                     self.store.delete(&self.key)?;
                     Ok(())
                 }
@@ -369,6 +422,7 @@ impl<S: DiskCache> Hold for RLock<S> {
 /// assert!(slots.try_acquire()?.is_some());
 /// # Ok::<(), diskcache::Error>(())
 /// ```
+#[derive(Clone)]
 pub struct BoundedSemaphore<S: DiskCache> {
     store: S,
     key: Key,
@@ -415,7 +469,7 @@ impl<S: DiskCache> BoundedSemaphore<S> {
     }
 
     /// Takes a permit if one is free.
-    pub fn try_acquire(&self) -> Result<Option<SemaphoreGuard<'_, S>>> {
+    pub fn try_acquire(&self) -> Result<Option<SemaphoreGuard<S>>> {
         let taken = self.store.transact_on(&self.key, || -> Result<bool> {
             let left = self.available()?;
             if left == 0 {
@@ -426,16 +480,16 @@ impl<S: DiskCache> BoundedSemaphore<S> {
             Ok(true)
         })?;
         // Built only when taken: a guard's drop returns a permit.
-        Ok(taken.then(|| Guard::new(self, ())))
+        Ok(taken.then(|| Guard::new(self.clone(), ())))
     }
 
     /// Takes a permit, waiting as long as it takes.
-    pub fn acquire(&self) -> Result<SemaphoreGuard<'_, S>> {
+    pub fn acquire(&self) -> Result<SemaphoreGuard<S>> {
         poll(&self.key, None, || self.try_acquire())
     }
 
     /// Takes a permit, waiting at most `timeout`.
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphoreGuard<'_, S>> {
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphoreGuard<S>> {
         poll(&self.key, Some(timeout), || self.try_acquire())
     }
 }
