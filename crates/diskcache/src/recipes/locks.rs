@@ -110,9 +110,9 @@ pub trait Hold {
 ///     // … the work the lock protects …
 ///     guard.release()
 /// });
-/// worker.join().map_err(|_| diskcache::Error::NotFound)??;
+/// worker.join().map_err(|_| "the worker panicked")??;
 /// assert!(!lock.locked()?);
-/// # Ok::<(), diskcache::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "the hold is given back when the guard is dropped"]
 pub struct Guard<H: Hold> {
