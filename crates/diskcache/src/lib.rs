@@ -135,6 +135,14 @@
 //! values; `check --fix` to repair), install the `diskcache` command from
 //! the `diskcache-cli` package; it reads python-diskcache's directories
 //! too.
+//!
+//! Runnable examples, in the package's `examples/` directory:
+//! `cargo run --release -p diskcache-rs --example tour` (every type above
+//! and the [`Memo`](recipes::Memo) recipe on a temporary directory),
+//! `--example shared_memo` (one slow fetch shared by three processes through
+//! [`Stampede`](recipes::Stampede)) and `--example work_queue` (a
+//! [`WorkQueue`] whose consumer is killed mid-way, with every job still done
+//! once).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -167,3 +175,8 @@ pub use diskcache_shard as shard;
 
 /// The sharded cache.
 pub use diskcache_fanout as fanout;
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -1,18 +1,30 @@
-//! The main job: uses a cache end to end on a temporary directory and says
-//! what it did at each step.
+//! The engine on its own: uses one cache end to end on a temporary
+//! directory and says what it did at each step. The facade's tour
+//! (`cargo run --release -p diskcache-rs --example tour`) shows the rest.
 //!
-//! Run with `cargo run --release -p diskcache-shard --example tour`.
+//! Run with `cargo run --release -p diskcache-shard --example engine_tour`.
 
 use std::time::{Duration, Instant};
 
-use diskcache_shard::{Cache, EvictionPolicy, SetOptions, Side};
+use diskcache_shard::{Cache, EvictionPolicy, Key, SetOptions, Side};
 use serde::{Deserialize, Serialize};
 
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize)]
 struct Page {
     url: String,
     status: u16,
     links: Vec<String>,
+}
+
+/// A key as a person reads it: text as is, numbers as numbers.
+fn show(key: &Key) -> String {
+    match key {
+        Key::Text(s) => s.clone(),
+        Key::Int(n) => n.to_string(),
+        Key::Real(x) => x.to_string(),
+        Key::Bytes(b) => format!("{} bytes", b.len()),
+        _ => "a structured key".to_string(),
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,7 +46,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     cache.set(&("page", page.url.as_str()), &page)?;
     let back: Option<Page> = cache.get(&("page", "https://example.org/"))?;
-    println!("stored and read back a struct: {back:?}");
+    match back {
+        Some(p) => println!(
+            "stored and read back a struct: {} (status {}, {} links)",
+            p.url,
+            p.status,
+            p.links.len()
+        ),
+        None => println!("the struct was not found"),
+    }
 
     // Expiry and tags.
     let opts = SetOptions::new()
@@ -43,9 +63,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     cache.set_with("token", "abc123", &opts)?;
     println!("token present: {}", cache.contains("token")?);
     std::thread::sleep(Duration::from_millis(250));
+    let after = cache.get::<String>("token")?;
     println!(
-        "token after its 200 ms expiry: {:?}",
-        cache.get::<String>("token")?
+        "token after its 200 ms expiry: {}",
+        after.map_or("gone".to_string(), |t| format!("still there ({t})"))
     );
 
     // Counters, atomically from several threads.
@@ -64,8 +85,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t.join().map_err(|_| "thread panicked")??;
     }
     println!(
-        "4 threads x 250 increments = {:?}",
-        cache.get::<i64>("hits")?
+        "4 threads x 250 increments = {}",
+        cache.get::<i64>("hits")?.unwrap_or(0)
     );
 
     // A queue.
@@ -73,7 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cache.push(&job, Some("jobs"), Side::Back)?;
     }
     while let Some((key, job)) = cache.pull::<String>(Some("jobs"), Side::Front)? {
-        println!("pulled {job} (key {key:?})");
+        println!("pulled {job} (queue key {})", show(&key));
     }
 
     // A large value: streamed into a file, read back zero-copy.
@@ -100,8 +121,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cache.set(&format!("filler-{i}"), &vec![1u8; 16 << 10])?;
     }
     println!(
-        "wrote 2000 x 16 KiB in {:?}; volume now {:.1} MiB (limit 8 MiB), {} entries",
-        started.elapsed(),
+        "wrote 2000 x 16 KiB in {} ms; volume now {:.1} MiB (limit 8 MiB), {} entries",
+        started.elapsed().as_millis(),
         cache.volume()? as f64 / (1 << 20) as f64,
         cache.len()?
     );
