@@ -141,6 +141,8 @@
 mod deque;
 mod index;
 mod named;
+#[cfg(feature = "tokio")]
+pub mod nonblocking;
 pub mod recipes;
 mod shared;
 mod work;
