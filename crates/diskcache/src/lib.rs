@@ -77,26 +77,38 @@
 //!   changes and `transact` wait out a busy shard rather than stop at it
 //!   (on a [`Cache`], [`Cache::retrying`] does the same).
 //! - Long calls (`set_reader` of a large value, `clear`, `cull`, `expire`,
-//!   `check`) belong on a blocking thread (`tokio::task::spawn_blocking`,
-//!   say). Handles are cheap clones, `Send`, `Sync` and `'static`:
+//!   `check`) do not belong on a runtime worker. With the `tokio` feature,
+//!   `nonblocking::AsyncCache` and `nonblocking::AsyncFanoutCache` wrap a
+//!   handle and run every call that touches SQLite on tokio's blocking
+//!   pool, and `nonblocking::AsyncLock` waits on the runtime's timer; without it, hand such calls to a blocking
+//!   thread yourself (handles are cheap clones, `Send`, `Sync` and
+//!   `'static`).
 //!
 //! ```
+//! # #[cfg(feature = "tokio")]
+//! # fn main() -> diskcache::Result<()> {
 //! use std::time::Duration;
 //! use diskcache::{CacheBuilder, FanoutCache};
-//!
-//! fn on_blocking_thread<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> T {
-//!     std::thread::spawn(job).join().expect("no panic")
-//! }
+//! use diskcache::nonblocking::AsyncFanoutCache;
 //!
 //! # let dir = tempfile::tempdir().map_err(|e| diskcache::Error::io("tempdir", e))?;
-//! let cache = FanoutCache::builder()
-//!     .cache(CacheBuilder::new().timeout(Duration::from_millis(20)))
-//!     .open(dir.path())?;
-//! assert!(cache.set("page", "<html>…</html>")?); // false: not stored in 20 ms
-//! let handle = cache.clone();
-//! let cleared = on_blocking_thread(move || handle.clear())?;
-//! assert_eq!(cleared, 1);
-//! # Ok::<(), diskcache::Error>(())
+//! let cache = AsyncFanoutCache::new(
+//!     FanoutCache::builder()
+//!         .cache(CacheBuilder::new().timeout(Duration::from_millis(20)))
+//!         .open(dir.path())?,
+//! );
+//! let runtime = tokio::runtime::Builder::new_current_thread()
+//!     .enable_all()
+//!     .build()
+//!     .map_err(|e| diskcache::Error::io("runtime", e))?;
+//! runtime.block_on(async {
+//!     cache.set("page", "<html>…</html>").await?; // Error::Timeout: not stored in 20 ms
+//!     assert_eq!(cache.clear().await?, 1); // on the blocking pool
+//!     Ok(())
+//! })
+//! # }
+//! # #[cfg(not(feature = "tokio"))]
+//! # fn main() {}
 //! ```
 //!
 //! # Errors
@@ -149,6 +161,8 @@
 mod deque;
 mod index;
 mod named;
+#[cfg(feature = "tokio")]
+pub mod nonblocking;
 pub mod recipes;
 mod shared;
 mod work;
