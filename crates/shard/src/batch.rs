@@ -83,7 +83,7 @@ impl Cache {
                     with_live_row(conn, key, now, |row| {
                         Ok((row.get::<_, i64>(0)?, fetch::<V>(codec, row, 1)?))
                     })
-                    .map_err(|e| e.with_key(key))
+                    .map_err(|e| e.for_value::<V>(key))
                 })
                 .collect::<Result<Vec<_>>>();
             if own {
@@ -97,7 +97,9 @@ impl Cache {
             .map(|(found, key)| {
                 let hit = found.as_ref().map(|(rowid, _)| *rowid);
                 let value = match found {
-                    Some((_, fetched)) => self.finish(fetched).map_err(|e| e.with_key(key))?,
+                    Some((_, fetched)) => {
+                        self.finish(fetched).map_err(|e| e.for_value::<V>(key))?
+                    }
                     None => None,
                 };
                 self.record_read(hit.filter(|_| value.is_some()), now);

@@ -269,7 +269,7 @@ impl Error {
 
     /// The error with `key` named: a [`Error::Pickled`] that names no key
     /// yet gets it, and a [`Error::Corrupt`] (a value file that is not what
-    /// its row says) says whose value it is.
+    /// its row says) or [`Error::TypeMismatch`] says whose value it is.
     pub(crate) fn with_key(self, key: &Key) -> Self {
         match self {
             Error::Pickled { key: None } => Error::Pickled {
@@ -278,7 +278,24 @@ impl Error {
             Error::Corrupt { message } => Error::Corrupt {
                 message: format!("{message} (the value of key {key:?})"),
             },
+            Error::TypeMismatch { message } if !message.contains("(key ") => Error::TypeMismatch {
+                message: format!("{message} (key {key:?})"),
+            },
             other => other,
+        }
+    }
+
+    /// [`with_key`](Self::with_key) for a read of the value of `key` as a
+    /// `V`: a type mismatch names the type asked for too.
+    pub(crate) fn for_value<V>(self, key: &Key) -> Self {
+        match self {
+            Error::TypeMismatch { message } if !message.contains("(key ") => Error::TypeMismatch {
+                message: format!(
+                    "{message} (key {key:?}, read as {})",
+                    std::any::type_name::<V>()
+                ),
+            },
+            other => other.with_key(key),
         }
     }
 

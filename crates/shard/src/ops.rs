@@ -305,11 +305,11 @@ impl Cache {
             }
             Ok(Some(found))
         });
-        let result = match found.map_err(|e| e.with_key(&key))? {
+        let result = match found.map_err(|e| e.for_value::<V>(&key))? {
             None => None,
             Some((rowid, fetched, expire, tag)) => self
                 .finish(fetched)
-                .map_err(|e| e.with_key(&key))?
+                .map_err(|e| e.for_value::<V>(&key))?
                 .map(|value| {
                     let entry = Entry {
                         value,
@@ -531,7 +531,7 @@ impl Cache {
             let found = with_live_row(conn, &key, now(), |row| {
                 let value = fetch::<V>(self.codec(), row, 1)
                     .and_then(|fetched| self.finish(fetched))
-                    .map_err(|e| e.with_key(&key))?;
+                    .map_err(|e| e.for_value::<V>(&key))?;
                 let tag = match row.get_ref(6)? {
                     ValueRef::Null => None,
                     v => Some(Key::from_sql(v, true)?),

@@ -100,7 +100,7 @@ pub(crate) fn queue_row<V: DeserializeOwned + 'static>(
     } else {
         fetch::<V>(cache.codec(), row, 4)
             .and_then(|fetched| cache.finish(fetched))
-            .map_err(|e| e.with_key(&key))?
+            .map_err(|e| e.for_value::<V>(&key))?
     };
     Ok(QueueRow {
         rowid,

@@ -257,3 +257,20 @@ fn iteration_both_ways_visits_each_key_once() -> TestResult {
     assert_eq!(rev, (0..250).rev().map(Key::Int).collect::<Vec<_>>());
     Ok(())
 }
+
+#[test]
+fn a_value_of_another_type_names_the_key_and_the_type() -> Result<(), Box<dyn std::error::Error>> {
+    let cache = diskcache_shard::Cache::builder().open_temp()?;
+    cache.set("answer", &42)?;
+    for _ in 0..2 {
+        // Through SQLite, then from the read memo.
+        match cache.get::<String>("answer") {
+            Err(diskcache_shard::Error::TypeMismatch { message }) => {
+                assert!(message.contains("Text(\"answer\")"), "{message}");
+                assert!(message.contains("String"), "{message}");
+            }
+            other => panic!("expected a type mismatch, got {other:?}"),
+        }
+    }
+    Ok(())
+}
