@@ -638,12 +638,20 @@ impl<S: DiskCache> Stampede<S> {
                 return Ok(value);
             }
             // Cold: the caller that marks the key computes; the others wait.
-            if Instant::now() >= deadline
-                || self
-                    .memo
-                    .store
-                    .add_with(&marker, &(), &SetOptions::new().expire(self.lease))?
+            if Instant::now() >= deadline {
+                return self.compute(&key, &marker, f);
+            }
+            if self
+                .memo
+                .store
+                .add_with(&marker, &(), &SetOptions::new().expire(self.lease))?
             {
+                // The caller that computed may have stored its result and
+                // dropped its mark between this caller's look and its mark.
+                if let Some(entry) = self.lookup::<V>(&key)? {
+                    self.memo.store.delete(&marker)?;
+                    return Ok(entry.value.0);
+                }
                 return self.compute(&key, &marker, f);
             }
             std::thread::sleep(POLL);
