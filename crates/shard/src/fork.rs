@@ -86,6 +86,10 @@ impl Drop for Lend {
 /// Waits until no fork is about to happen (bounded: a fork waits at most
 /// [`FORK_WAIT`] for others).
 pub(crate) fn wait_for_fork() {
+    // The common case, without reading the clock.
+    if !FORKING.load(Ordering::SeqCst) {
+        return;
+    }
     let deadline = Instant::now() + FORK_WAIT + FORK_WAIT;
     while FORKING.load(Ordering::SeqCst) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_micros(20));
